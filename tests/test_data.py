@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import autograd_mini
 from autograd_mini import data as data_mod
 from autograd_mini.data import DataLoader, load_digits, make_moons
 from autograd_mini.tensor import Tensor
@@ -367,7 +366,7 @@ def test_load_digits_without_network_in_a_fresh_interpreter():
         "X, y = load_digits()\n"
         "print(X.shape, y.shape, int(X.sum()), int(y.sum()))\n"
     )
-    root = str(Path(autograd_mini.__file__).resolve().parents[1])
+    root = str(Path(data_mod.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
