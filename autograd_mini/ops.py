@@ -1,0 +1,291 @@
+"""The primitives: each op's forward and its vector-Jacobian products, side by side.
+
+Read each entry as calculus. For y = f(x₁, …, xₙ) a rule receives the upstream gradient
+`g` = ∂L/∂y, the output `ans` = y and the inputs, and returns ∂L/∂xᵢ = g · ∂y/∂xᵢ (the chain
+rule). Three things the engine does, so no rule has to:
+- broadcasting: a rule may return a gradient shaped like the output; the engine sums it back
+  to the input's shape (`engine.unbroadcast`);
+- dtype: the gradient is cast to the input's dtype;
+- skipping: a rule runs only for inputs that need a gradient.
+Rules use these same ops, so on arrays they compute and on Tensors they record: that is how
+`create_graph=True` differentiates a gradient again. Ops declared with no rule (comparisons,
+`sign`) have no gradient. Everything else (`relu`-free composites such as `var`, `softmax`,
+`stack`) is built from these in `Tensor` methods or `functions.py`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .tensor import Op
+
+
+def primitive(name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False) -> Op:
+    """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient)."""
+    if len(rules) == 1 and rules[0] is None:
+        return Op(name, fwd, None)
+    return Op(name, fwd, rules, saves_ans=saves_ans, view=view)
+
+
+def variadic(name: str, fwd: Any, rule: Any) -> Op:
+    """Declare an op with any number of inputs; `rule(i, g, ans, *xs, **attrs)`."""
+    return Op(name, fwd, rule)
+
+
+# ----------------------------------------------------------------------- helpers for rules
+
+
+def _kept(g: Any, shape: tuple, axis: Any) -> Any:
+    """`g` reshaped as if the reduction over `axis` had kept its dims (so it broadcasts)."""
+    if axis is None:
+        return g.reshape((1,) * len(shape))
+    return g.reshape(tuple(1 if i in axis else s for i, s in enumerate(shape)))
+
+
+def _count(shape: tuple, axis: Any) -> int:
+    n = 1
+    for i, s in enumerate(shape):
+        if axis is None or i in axis:
+            n *= s
+    return n
+
+
+def _dpow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # The power rule, d/dx xʸ = y·xʸ⁻¹ (taken as 0 when y = 0, as PyTorch does).
+    if isinstance(y, numbers.Number):
+        return g * 0 if y == 0 else g * (y * x ** (y - 1))
+    return where(y == 0, 0.0, g * y * x ** (y - 1))
+
+
+def _dpow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # d/dy xʸ = xʸ·ln x (taken as 0 where x = 0).
+    return where(x == 0, 0.0, g * ans * log(where(x == 0, 1.0, x)))
+
+
+def _inside(x: Any, lo: Any, hi: Any) -> Any:
+    lower = (x > lo) if lo is not None else True
+    upper = (x < hi) if hi is not None else True
+    return lower * upper
+
+
+def _tie(x: Any, y: Any) -> Any:
+    # 1 where x wins, ½ where x and y tie, 0 where y wins.
+    return (x > y) + (x == y) * 0.5
+
+
+def _dmax(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # The gradient goes to the arg-max, split evenly between ties.
+    mask = x == _kept(ans, x.shape, axis)
+    return _kept(g, x.shape, axis) * mask / mask.sum(axis=axis, keepdims=True)
+
+
+def _matmul_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    if y.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
+        return expand_dims(g, axis=-1) * y
+    if x.ndim == 1:  # (k,) @ (..., k, n) -> (..., n); summed over batch by unbroadcast
+        return matmul(expand_dims(g, axis=-2), swapaxes(y))
+    return matmul(g, swapaxes(y))
+
+
+def _matmul_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    if x.ndim == 1:  # x (k,): outer product with g
+        if y.ndim == 1:
+            return g * x
+        return expand_dims(x, axis=-1) * expand_dims(g, axis=-2)
+    if y.ndim == 1:  # (..., m, k) @ (k,): gradient (..., k), summed over batch
+        return squeeze_last(matmul(swapaxes(x), expand_dims(g, axis=-1)))
+    return matmul(swapaxes(x), g)
+
+
+def _concat_piece(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
+    start = builtins.sum(np.shape(x)[axis] for x in xs[:i])
+    stop = start + np.shape(xs[i])[axis]
+    return getitem(g, idx=(slice(None),) * axis + (slice(start, stop),))
+
+
+def _untake(g: np.ndarray, idx: Any, shape: tuple) -> np.ndarray:
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(idx):
+        out[idx] = g
+    else:
+        np.add.at(out, idx, g)  # repeated indices accumulate
+    return out
+
+
+def _index_put(x: np.ndarray, v: Any, idx: Any) -> np.ndarray:
+    out = x.copy()
+    out[idx] = v
+    return out
+
+
+def _is_basic_index(idx: Any) -> bool:
+    items = idx if isinstance(idx, tuple) else (idx,)
+    return all(
+        isinstance(i, slice | numbers.Integral)
+        and not isinstance(i, bool | np.bool_)
+        or i is None
+        or i is Ellipsis
+        for i in items
+    )
+
+
+def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    if x.size:
+        m = np.max(x, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+    else:
+        m = np.zeros(tuple(1 if axis is None or i in axis else s for i, s in enumerate(x.shape)))
+        m = m.astype(x.dtype)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # e^(-log(1 + e^-x)) = 1 / (1 + e^-x), without overflow for large |x|.
+    return np.exp(-np.logaddexp(0, -x))
+
+
+def _clip(x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
+    if lo is None and hi is None:
+        return x.copy()
+    return np.clip(x, lo, hi)
+
+
+# ------------------------------------------------------------------------- the table
+# name                  forward                     d/d(input) for each input
+
+# arithmetic
+add = primitive("add", np.add,
+                lambda g, ans, x, y: g,
+                lambda g, ans, x, y: g)  # fmt: skip
+sub = primitive("sub", np.subtract,
+                lambda g, ans, x, y: g,
+                lambda g, ans, x, y: -g)  # fmt: skip
+mul = primitive("mul", np.multiply,
+                lambda g, ans, x, y: g * y,
+                lambda g, ans, x, y: g * x)  # fmt: skip
+div = primitive("div", np.true_divide,
+                lambda g, ans, x, y: g / y,
+                lambda g, ans, x, y: -g * ans / y, saves_ans=True)  # fmt: skip
+pow = primitive("pow", np.power, _dpow_dx, _dpow_dy, saves_ans=True)  # noqa: A001
+neg = primitive("neg", np.negative, lambda g, ans, x: -g)
+matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy)
+maximum = primitive("maximum", np.maximum,
+                    lambda g, ans, x, y: g * _tie(x, y),
+                    lambda g, ans, x, y: g * _tie(y, x))  # fmt: skip
+minimum = primitive("minimum", np.minimum,
+                    lambda g, ans, x, y: g * _tie(y, x),
+                    lambda g, ans, x, y: g * _tie(x, y))  # fmt: skip
+
+# elementwise functions
+exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True)
+log = primitive("log", np.log, lambda g, ans, x: g / x)
+sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True)
+sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x))
+cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x))
+tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True)
+sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True)
+relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0))
+abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
+clip = primitive("clip", _clip, lambda g, ans, x, lo=None, hi=None: g * _inside(x, lo, hi))
+where = primitive("where", np.where,
+                  None,
+                  lambda g, ans, c, x, y: where(c, g, 0),
+                  lambda g, ans, c, x, y: where(c, 0, g))  # fmt: skip
+copy = primitive("copy", np.copy, lambda g, ans, x: g)
+astype = primitive("astype", lambda x, dtype: x.astype(dtype),
+                   lambda g, ans, x, dtype: astype(g, dtype=x.dtype))  # fmt: skip
+
+# reductions
+sum = primitive("sum", lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
+                lambda g, ans, x, axis=None, keepdims=False:
+                    expand(_kept(g, x.shape, axis), shape=x.shape))  # fmt: skip
+mean = primitive("mean", lambda x, axis=None, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
+                 lambda g, ans, x, axis=None, keepdims=False:
+                     expand(_kept(g, x.shape, axis), shape=x.shape)
+                     * (1 / builtins.max(_count(x.shape, axis), 1)))  # fmt: skip
+max = primitive("max", lambda x, axis=None, keepdims=False: x.max(axis=axis, keepdims=keepdims),  # noqa: A001
+                _dmax, saves_ans=True)  # fmt: skip
+min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
+                _dmax, saves_ans=True)  # fmt: skip
+logsumexp = primitive("logsumexp", _logsumexp,
+                      lambda g, ans, x, axis=None, keepdims=False:
+                          _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),
+                      saves_ans=True)  # fmt: skip
+
+# shape (views of the input's memory)
+reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
+                    lambda g, ans, x, shape: g.reshape(x.shape), view=True)  # fmt: skip
+transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
+                      lambda g, ans, x, axes: g.transpose(tuple(np.argsort(axes))),
+                      view=True)  # fmt: skip
+expand = primitive(
+    "expand", lambda x, shape: np.broadcast_to(x, shape), lambda g, ans, x, shape: g, view=True
+)  # summed back by the engine
+getitem = primitive("getitem", lambda x, idx: x[idx],
+                    lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
+                    view=True)  # fmt: skip
+take = primitive("take", lambda x, idx: x[idx],  # advanced indexing: a copy, not a view
+                 lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape))  # fmt: skip
+untake = primitive("untake", _untake, lambda g, ans, x, idx, shape: getitem(g, idx=idx))
+index_put = primitive("index_put", _index_put,
+                      lambda g, ans, x, v, idx: index_put(g, 0, idx=idx),
+                      lambda g, ans, x, v, idx: getitem(g, idx=idx))  # fmt: skip
+concatenate = variadic("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+                       _concat_piece)  # fmt: skip
+
+# no gradient
+sign = primitive("sign", np.sign, None)
+less = primitive("less", np.less, None)
+less_equal = primitive("less_equal", np.less_equal, None)
+greater = primitive("greater", np.greater, None)
+greater_equal = primitive("greater_equal", np.greater_equal, None)
+equal = primitive("equal", np.equal, None)
+not_equal = primitive("not_equal", np.not_equal, None)
+logical_and = primitive("logical_and", np.logical_and, None)
+logical_or = primitive("logical_or", np.logical_or, None)
+logical_not = primitive("logical_not", np.logical_not, None)
+
+
+# ------------------------------------------------------------------ shape helpers for rules
+def expand_dims(x: Any, axis: int) -> Any:
+    """`x` with a new axis of length 1 (raw arrays stay raw, Tensors record)."""
+    shape = list(x.shape)
+    shape.insert(axis % (len(shape) + 1), 1)
+    return x.reshape(tuple(shape))
+
+
+def swapaxes(x: Any) -> Any:
+    """`x` with its last two axes swapped."""
+    nd = x.ndim
+    perm = list(range(nd))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    return transpose(x, axes=tuple(perm))
+
+
+def squeeze_last(x: Any) -> Any:
+    """`x` without its last axis (of length 1)."""
+    return x.reshape(x.shape[:-1])
+
+
+def var_(x: Any, axis: Any, ddof: int, keepdims: bool) -> Any:
+    """Variance as a composite: mean of squared deviations, n/(n - ddof) corrected."""
+    n = _count(x.shape, axis)
+    d = x - x.mean(axis=axis, keepdims=True)
+    return (d * d).sum(axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
+
+
+def clip_(x: Any, lo: Any, hi: Any) -> Any:
+    """Apply `clip` with scalar (or None) bounds."""
+    from .tensor import apply
+
+    lo = lo.item() if hasattr(lo, "item") and np.size(lo) == 1 else lo
+    hi = hi.item() if hasattr(hi, "item") and np.size(hi) == 1 else hi
+    return apply(clip, (x,), {"lo": lo, "hi": hi})

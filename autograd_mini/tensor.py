@@ -1,0 +1,1117 @@
+"""`Tensor`: an n-d NumPy array that records the operations applied to it.
+
+This module holds the Tensor class, the `Op` type every primitive is an instance of (its
+forward and its vector-Jacobian products, declared together in `ops.py`), the one function
+that applies an op and records it, and the creation functions (`tensor`, `zeros`, ...).
+"""
+
+from __future__ import annotations
+
+import numbers
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .engine import Node, _Anomaly, _nonfinite, _state
+
+DTypeLike = Any
+ShapeLike = int | Sequence[int]
+
+# --------------------------------------------------------------------------- dtype & rng
+
+_default_dtype = np.dtype(np.float64)
+
+
+def set_default_dtype(dtype: DTypeLike) -> None:
+    """Set the dtype that Python floats and `nn` parameters get (float32 or float64)."""
+    global _default_dtype
+    d = np.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+    _default_dtype = d
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype that Python floats and `nn` parameters get."""
+    return _default_dtype
+
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the generator behind `rand`, `randn` and `nn` initialisation."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def get_rng() -> np.random.Generator:
+    """The generator behind `rand`, `randn` and `nn` initialisation."""
+    return _rng
+
+
+def _check_grad_dtype(dtype: np.dtype, where: str = "requires_grad") -> None:
+    if dtype.kind not in "fc":
+        raise TypeError(
+            f"{where}: only floating point tensors can require gradients, got dtype {dtype}"
+        )
+
+
+def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndarray:
+    """Turn user data into an ndarray; Python floats get the default dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray | np.generic):
+        return np.array(data, copy=True) if copy else np.asarray(data)
+    arr = np.array(data)
+    if arr.dtype == np.float64 and _default_dtype != np.float64:
+        arr = arr.astype(_default_dtype)
+    elif arr.dtype.kind == "O":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+    return arr
+
+
+# --------------------------------------------------------------------------- Tensor
+
+
+class Tensor:
+    """An n-d array (`.data`) with an optional gradient (`.grad`) and recorded history."""
+
+    __slots__ = ("data", "grad", "_rg", "_node", "_version", "_base", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
+    __hash__ = object.__hash__  # == is elementwise, so identity is the hash
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: DTypeLike = None) -> None:
+        arr = _to_array(data, dtype)
+        if requires_grad:
+            _check_grad_dtype(arr.dtype)
+        self.data = arr
+        self.grad: Tensor | None = None
+        self._rg = bool(requires_grad)
+        self._node: Node | None = None
+        self._version = [0]  # shared by views of the same memory
+        self._base: Tensor | None = None
+
+    # -- attributes
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to (and, for a leaf, accumulate in) this tensor."""
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` on a leaf in place; returns self."""
+        if self._node is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "requires_grad_: you can only change requires_grad of leaf tensors; "
+                    "use detach() to get a tensor without history"
+                )
+            return self
+        if requires_grad:
+            _check_grad_dtype(self.data.dtype, "requires_grad_")
+        self._rg = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op."""
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The node that produced this tensor (None for a leaf)."""
+        return self._node
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (NumPy's `size`)."""
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The array's NumPy dtype."""
+        return self.data.dtype
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        """The tensor with its axes reversed."""
+        return ops.transpose(self, axes=tuple(range(self.data.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        """The tensor with its last two axes swapped."""
+        return self.swapaxes(-1, -2)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        if self._rg:
+            raise RuntimeError(
+                "numpy: can't call numpy() on a tensor that requires grad; "
+                "use tensor.detach().numpy()"
+            )
+        return self.data
+
+    def item(self) -> float | int | bool:
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element can be converted to a Python "
+                f"number, got shape {self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        """The data as nested Python lists."""
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data (and version counter) with no history."""
+        t = Tensor.__new__(Tensor)
+        t.data, t.grad, t._rg, t._node, t._version, t._base = (
+            self.data,
+            None,
+            False,
+            None,
+            self._version,
+            None,
+        )
+        return t
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph (gradient passes through)."""
+        return ops.copy(self)
+
+    def astype(self, dtype: DTypeLike) -> Tensor:
+        """The tensor converted to `dtype` (differentiable between float dtypes)."""
+        dtype = np.dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        return ops.astype(self, dtype=dtype)
+
+    to = astype
+
+    def float(self) -> Tensor:
+        """The tensor as float32."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """The tensor as float64."""
+        return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        """The tensor as int64."""
+        return self.astype(np.int64)
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor after backward."""
+        if self._node is not None:
+            _retained[self._node] = self
+
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (chain rule, reverse mode)."""
+        if not self._rg:
+            raise RuntimeError(
+                f"backward: the tensor (shape {self.shape}) does not require grad and has no "
+                "history: no leaf it depends on has requires_grad=True"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise BackwardShapeError(
+                    f"backward: grad can be implicitly created only for a single-element "
+                    f"output, but the output has shape {self.shape}; pass gradient= shaped "
+                    f"like the output"
+                )
+            g = np.ones_like(self.data)
+        else:
+            g = gradient.data if isinstance(gradient, Tensor) else gradient
+            g = np.asarray(g)
+            if g.shape != self.shape:
+                raise ValueError(
+                    f"backward: gradient has shape {g.shape} but the output has shape {self.shape}"
+                )
+            if g.dtype != self.data.dtype:
+                g = g.astype(self.data.dtype)
+            if create_graph and isinstance(gradient, Tensor):
+                g = gradient
+        if retain_graph is None:
+            retain_graph = create_graph
+        engine.backward([self], [g], retain_graph, create_graph)
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Fill with `value` in place."""
+        self._check_inplace("fill_")
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self._version[0] += 1
+        return self
+
+    def _bump_version(self) -> None:
+        """Record that `data` was changed in place (optimizers call this)."""
+        self._version[0] += 1
+
+    # -- representation
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype not in (np.float64, np.int64, np.bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self._node is not None:
+            extra += f", grad_fn=<{self._node.op.name}>"
+        elif self._rg:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):  # noqa: ANN204
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.data)
+
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    # -- arithmetic (the primitives live in ops.py)
+    def __add__(self, other: Any) -> Tensor:
+        return apply(ops.add, (self, other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return apply(ops.add, (other, self))
+
+    def __sub__(self, other: Any) -> Tensor:
+        return apply(ops.sub, (self, other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return apply(ops.sub, (other, self))
+
+    def __mul__(self, other: Any) -> Tensor:
+        return apply(ops.mul, (self, other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return apply(ops.mul, (other, self))
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return apply(ops.div, (self, other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return apply(ops.div, (other, self))
+
+    def __pow__(self, other: Any) -> Tensor:
+        return apply(ops.pow, (self, other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return apply(ops.pow, (other, self))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return apply(ops.matmul, (self, other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return apply(ops.matmul, (other, self))
+
+    def __neg__(self) -> Tensor:
+        return apply(ops.neg, (self,))
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return apply(ops.abs, (self,))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return apply(ops.less, (self, other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return apply(ops.less_equal, (self, other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return apply(ops.greater, (self, other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return apply(ops.greater_equal, (self, other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(ops.equal, (self, other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return apply(ops.not_equal, (self, other))
+
+    def __and__(self, other: Any) -> Tensor:
+        return apply(ops.logical_and, (self, other))
+
+    def __rand__(self, other: Any) -> Tensor:
+        return apply(ops.logical_and, (other, self))
+
+    def __or__(self, other: Any) -> Tensor:
+        return apply(ops.logical_or, (self, other))
+
+    def __ror__(self, other: Any) -> Tensor:
+        return apply(ops.logical_or, (other, self))
+
+    def __invert__(self) -> Tensor:
+        return apply(ops.logical_not, (self,))
+
+    # -- in place
+    def _check_inplace(self, name: str) -> None:
+        if _state.enabled and self._node is None and self._rg:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad (shape {self.shape}) is being used "
+                "in an in-place operation; wrap it in ag.no_grad() or use an out-of-place op"
+            )
+
+    def _inplace(self, op: Op, other: Any, name: str) -> Tensor:
+        self._check_inplace(name)
+        o = other.data if isinstance(other, Tensor) else other
+        other_rg = isinstance(other, Tensor) and other._rg
+        if _state.enabled and (self._rg or other_rg):
+            if self._base is not None:
+                raise RuntimeError(
+                    f"{name}: in-place change of a view (shape {self.shape}) of a tensor "
+                    "that requires grad is not supported; use an out-of-place op"
+                )
+            # Record out of place on a snapshot of the old value, then write the result
+            # into this tensor's memory and make this tensor the op's output.
+            snap = Tensor.__new__(Tensor)
+            snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, None
+            snap._node, snap._version, snap._base = self._node, [0], None
+            res = apply(op, (snap, other))
+            _check_cast(name, res.data, self.data)
+            np.copyto(self.data, res.data, casting="same_kind")
+            self._node, self._rg = res._node, True
+            self._version[0] += 1
+            return self
+        out = self.data
+        try:
+            shape = np.broadcast_shapes(out.shape, np.shape(o))
+        except ValueError:
+            raise ValueError(
+                f"{name}: cannot update a tensor of shape {out.shape} in place with an operand "
+                f"of shape {np.shape(o)}"
+            ) from None
+        if shape != out.shape:
+            raise ValueError(
+                f"{name}: the result would have shape {shape}, but the tensor updated in place "
+                f"has shape {out.shape}"
+            )
+        try:
+            op.fwd(out, o, out=out, casting="same_kind")
+        except TypeError as e:
+            raise TypeError(
+                f"{name}: cannot update a tensor of dtype {out.dtype} in place with an operand "
+                f"of dtype {np.result_type(o)}: {e}"
+            ) from None
+        self._version[0] += 1
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(ops.add, other, "add_ (+=)")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(ops.sub, other, "sub_ (-=)")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(ops.mul, other, "mul_ (*=)")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(ops.div, other, "div_ (/=)")
+
+    def add_(self, other: Any) -> Tensor:
+        """In-place `self += other`."""
+        return self.__iadd__(other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """In-place `self -= other`."""
+        return self.__isub__(other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In-place `self *= other`."""
+        return self.__imul__(other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In-place `self /= other`."""
+        return self.__itruediv__(other)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        idx = _raw_index(idx)
+        op = ops.getitem if ops._is_basic_index(idx) else ops.take
+        return apply(op, (self,), {"idx": idx})
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        idx = _raw_index(idx)
+        v_rg = isinstance(value, Tensor) and value._rg
+        if _state.enabled and (self._rg or v_rg):
+            if self._base is not None:
+                raise RuntimeError(
+                    "__setitem__: assignment into a view of a tensor that requires grad is "
+                    "not supported; index the base tensor instead"
+                )
+            snap = Tensor.__new__(Tensor)
+            snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, None
+            snap._node, snap._version, snap._base = self._node, [0], None
+            res = apply(ops.index_put, (snap, value), {"idx": idx})
+            np.copyto(self.data, res.data, casting="same_kind")
+            self._node, self._rg = res._node, True
+        else:
+            v = value.data if isinstance(value, Tensor) else value
+            try:
+                self.data[idx] = v
+            except (ValueError, IndexError, TypeError) as e:
+                raise type(e)(
+                    f"__setitem__: cannot assign {_describe_arg(v)} into index {idx!r} of a "
+                    f"tensor of shape {self.shape}, dtype {self.dtype}: {e}"
+                ) from None
+        self._version[0] += 1
+
+    # -- elementwise
+    def exp(self) -> Tensor:
+        """e ** x, elementwise."""
+        return apply(ops.exp, (self,))
+
+    def log(self) -> Tensor:
+        """Natural logarithm, elementwise."""
+        return apply(ops.log, (self,))
+
+    def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
+        return apply(ops.sqrt, (self,))
+
+    def sin(self) -> Tensor:
+        """Sine, elementwise."""
+        return apply(ops.sin, (self,))
+
+    def cos(self) -> Tensor:
+        """Cosine, elementwise."""
+        return apply(ops.cos, (self,))
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise."""
+        return apply(ops.tanh, (self,))
+
+    def sigmoid(self) -> Tensor:
+        """Logistic sigmoid 1 / (1 + e^-x), elementwise."""
+        return apply(ops.sigmoid, (self,))
+
+    def relu(self) -> Tensor:
+        """max(x, 0), elementwise (relu'(0) = 0)."""
+        return apply(ops.relu, (self,))
+
+    def abs(self) -> Tensor:
+        """|x|, elementwise (abs'(0) = 0)."""
+        return apply(ops.abs, (self,))
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by the sign of x (no gradient)."""
+        return apply(ops.sign, (self,))
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
+        """x limited to [lo, hi]; gradient passes only strictly inside (lo, hi)."""
+        return ops.clip_(self, lo, hi)
+
+    clamp = clip
+
+    def square(self) -> Tensor:
+        """x ** 2, elementwise."""
+        return apply(ops.pow, (self, 2))
+
+    # -- reductions
+    def sum(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Sum over `axis` (all axes by default)."""
+        axis, keepdims = _axis_args("sum", self, axis, keepdims, kw)
+        return apply(ops.sum, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Arithmetic mean over `axis`."""
+        axis, keepdims = _axis_args("mean", self, axis, keepdims, kw)
+        return apply(ops.mean, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def max(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Largest value over `axis` (values only; ties share the gradient)."""
+        axis, keepdims = _axis_args("max", self, axis, keepdims, kw)
+        _check_nonempty("max", self, axis)
+        return apply(ops.max, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def min(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Smallest value over `axis` (values only; ties share the gradient)."""
+        axis, keepdims = _axis_args("min", self, axis, keepdims, kw)
+        _check_nonempty("min", self, axis)
+        return apply(ops.min, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Variance over `axis` with `ddof` delta degrees of freedom (NumPy's default 0)."""
+        axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
+        return ops.var_(self, axis, ddof, keepdims)
+
+    def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Standard deviation over `axis` with `ddof` (NumPy's default 0)."""
+        return self.var(axis, ddof, keepdims, **kw).sqrt()
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """log(sum(exp(x))) over `axis`, computed stably."""
+        axis, keepdims = _axis_args("logsumexp", self, axis, keepdims, kw)
+        return apply(ops.logsumexp, (self,), {"axis": axis, "keepdims": keepdims})
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Index of the largest value (no gradient)."""
+        axis, keepdims = _axis_args("argmax", self, axis, keepdims, kw, single=True)
+        _check_nonempty("argmax", self, axis)
+        return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **kw: Any) -> Tensor:
+        """Index of the smallest value (no gradient)."""
+        axis, keepdims = _axis_args("argmin", self, axis, keepdims, kw, single=True)
+        _check_nonempty("argmin", self, axis)
+        return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims))
+
+    # -- shape
+    def reshape(self, *shape: Any) -> Tensor:
+        """The same data viewed with another shape (one entry may be -1)."""
+        shape = _shape_arg(shape)
+        try:
+            new = _resolve_shape(self, shape)
+        except ValueError as e:
+            raise ValueError(f"reshape: {e}") from None
+        if new == self.data.shape:
+            return self
+        return apply(ops.reshape, (self,), {"shape": new})
+
+    view = reshape
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes as NumPy's transpose does (no axes: reverse them)."""
+        nd = self.data.ndim
+        if not axes or (len(axes) == 1 and axes[0] is None):
+            perm = tuple(range(nd - 1, -1, -1))
+        else:
+            perm = _shape_arg(axes)
+            if sorted(_norm_axis("transpose", a, nd) for a in perm) != list(range(nd)):
+                raise ValueError(
+                    f"transpose: axes {perm} are not a permutation of the {nd} axes of a "
+                    f"tensor of shape {self.shape}"
+                )
+            perm = tuple(_norm_axis("transpose", a, nd) for a in perm)
+        return apply(ops.transpose, (self,), {"axes": perm})
+
+    permute = transpose
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Swap two axes."""
+        nd = self.data.ndim
+        a, b = _norm_axis("swapaxes", axis1, nd), _norm_axis("swapaxes", axis2, nd)
+        perm = list(range(nd))
+        perm[a], perm[b] = perm[b], perm[a]
+        return apply(ops.transpose, (self,), {"axes": tuple(perm)})
+
+    swapdims = swapaxes
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to `shape` without copying (-1 keeps a dimension)."""
+        shape = _shape_arg(shape)
+        lead = len(shape) - self.data.ndim
+        if lead < 0:
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        full = tuple(
+            self.data.shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(shape)
+        )
+        try:
+            np.broadcast_shapes(self.data.shape, full)
+            if np.broadcast_shapes(self.data.shape, full) != full:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}") from None
+        return apply(ops.expand, (self,), {"shape": full})
+
+    broadcast_to = expand
+
+    def squeeze(self, axis: Any = None, **kw: Any) -> Tensor:
+        """Remove axes of length 1 (all of them, or those in `axis`)."""
+        axis = _dim_alias("squeeze", axis, kw)
+        shape = self.data.shape
+        if axis is None:
+            new = tuple(s for s in shape if s != 1)
+        else:
+            axes = {_norm_axis("squeeze", a, len(shape)) for a in _as_tuple(axis)}
+            # Like PyTorch, an axis that is not of length 1 is left alone.
+            new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+        return self.reshape(new)
+
+    def unsqueeze(self, axis: int | None = None, **kw: Any) -> Tensor:
+        """Insert an axis of length 1 at position `axis`."""
+        axis = _dim_alias("unsqueeze", axis, kw)
+        if axis is None:
+            raise TypeError("unsqueeze: missing the axis argument")
+        nd = self.data.ndim + 1
+        a = _norm_axis("unsqueeze", axis, nd)
+        shape = list(self.data.shape)
+        shape.insert(a, 1)
+        return self.reshape(tuple(shape))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes start_dim..end_dim into one (all of them by default)."""
+        shape = self.data.shape
+        if not shape:
+            return self.reshape((1,))
+        s = _norm_axis("flatten", start_dim, len(shape))
+        e = _norm_axis("flatten", end_dim, len(shape))
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        n = 1
+        for d in shape[s : e + 1]:
+            n *= d
+        return self.reshape(shape[:s] + (n,) + shape[e + 1 :])
+
+    def ravel(self) -> Tensor:
+        """All elements as a 1-d tensor."""
+        return self.reshape(-1)
+
+
+# Backward of a non-scalar output without `gradient`: a shape problem (ValueError, as the
+# API classes errors) that PyTorch reports as a RuntimeError; either `except` catches it.
+class BackwardShapeError(ValueError, RuntimeError):
+    """backward() without `gradient` on an output with more than one element."""
+
+
+# Non-leaf tensors whose .grad backward should fill (see retain_grad); weak, so no leak.
+_retained: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+# --------------------------------------------------------------------------- ops
+
+
+class Op:
+    """A primitive: its forward (NumPy in, NumPy out) and one vjp rule per input.
+
+    A rule is `rule(g, ans, *inputs, **attrs) -> gradient for that input`, written with the
+    library's own ops so it works on arrays (ordinary backward) and on Tensors (when
+    `create_graph=True` records the backward pass). A rule of None means "no gradient".
+    Called on raw arrays, an op just computes (this is what makes the rules work on
+    arrays); called with a Tensor among its arguments it records itself.
+    """
+
+    __slots__ = ("name", "fwd", "rules", "saves_ans", "view", "differentiable", "owns_grads")
+
+    def __init__(
+        self,
+        name: str,
+        fwd: Callable,
+        rules: Sequence[Callable | None] | Callable | None,
+        saves_ans: bool = False,
+        view: bool = False,
+    ) -> None:
+        self.name = name
+        self.fwd = fwd
+        self.rules = rules
+        self.saves_ans = saves_ans
+        self.view = view
+        self.differentiable = rules is not None
+        self.owns_grads = True
+
+    def __call__(self, *args: Any, **attrs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Tensor):
+                return apply(self, args, attrs or None)
+        return self.fwd(*args, **attrs)
+
+    def vjp(self, g: Any, ans: Any, args: tuple, attrs: dict | None, edges: tuple) -> list:
+        """One gradient per input (None where `edges` says none is needed)."""
+        rules = self.rules
+        if callable(rules):  # variadic ops: one rule taking the input's index first
+            if attrs:
+                return [
+                    rules(i, g, ans, *args, **attrs) if e is not None else None
+                    for i, e in enumerate(edges)
+                ]
+            return [rules(i, g, ans, *args) if e is not None else None for i, e in enumerate(edges)]
+        out = []
+        for rule, e in zip(rules, edges):
+            if e is None or rule is None:
+                out.append(None)
+            elif attrs:
+                out.append(rule(g, ans, *args, **attrs))
+            else:
+                out.append(rule(g, ans, *args))
+        return out
+
+    def release(self, node: Node) -> None:
+        """Free what the node keeps for backward (built-in ops keep nothing extra)."""
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def _describe_arg(a: Any) -> str:
+    if isinstance(a, Tensor | np.ndarray):
+        return f"shape {a.shape} {a.dtype}"
+    if isinstance(a, np.generic):
+        return f"{a.dtype} scalar"
+    return type(a).__name__
+
+
+def _op_error(op: Op, args: tuple, e: Exception) -> Exception:
+    msg = f"{op.name}: {e} (inputs: " + ", ".join(_describe_arg(a) for a in args) + ")"
+    for cls in (IndexError, TypeError, ValueError):
+        if isinstance(e, cls):
+            return cls(msg)
+    return e
+
+
+def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
+    """Run `op` forward on the arrays inside `args` and record it if a gradient is needed."""
+    datas = []
+    record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            datas.append(a.data)
+            if a._rg:
+                record = True
+        else:
+            datas.append(a)
+    try:
+        out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
+    except (ValueError, TypeError, IndexError) as e:
+        raise _op_error(op, args, e) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # ufuncs return NumPy scalars for 0-d inputs
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t.grad = None
+    t._base = None
+    if _Anomaly.enabled:
+        _check_forward(op, datas, out)
+    if record and _state.enabled and op.differentiable:
+        edges = []
+        versions = []
+        for a in args:
+            if isinstance(a, Tensor):
+                versions.append(a._version[0])
+                edges.append(a._node if a._node is not None else (a if a._rg else None))
+            else:
+                versions.append(None)
+                edges.append(None)
+        if op.view:
+            t._version = args[0]._version
+            t._base = args[0]
+        else:
+            t._version = [0]
+        node = Node(
+            op,
+            args,
+            datas,
+            tuple(edges),
+            versions,
+            (out, t._version, t._version[0]) if op.saves_ans else None,
+            attrs,
+        )
+        if _Anomaly.enabled:
+            engine.record_trace(node)
+        t._node = node
+        t._rg = True
+    else:
+        t._node = None
+        t._rg = False
+        t._version = args[0]._version if (op.view and isinstance(args[0], Tensor)) else [0]
+    return t
+
+
+def _make(data: np.ndarray, node: Node) -> Tensor:
+    """A Tensor standing for `node`'s output (used when the backward pass is recorded)."""
+    t = Tensor.__new__(Tensor)
+    t.data, t.grad, t._rg, t._node = data, None, True, node
+    t._version, t._base = node.out[1] if node.out is not None else [0], None
+    return t
+
+
+def _check_forward(op: Op, datas: list, out: np.ndarray) -> None:
+    if _nonfinite(out) and not any(_nonfinite(d) for d in datas):
+        raise RuntimeError(
+            f"detect_anomaly: '{op.name}' produced nan or inf in its output (inputs: "
+            + ", ".join(_describe_arg(d) for d in datas)
+            + ")"
+        )
+
+
+def _check_cast(name: str, res: np.ndarray, dst: np.ndarray) -> None:
+    if res.shape != dst.shape:
+        raise ValueError(
+            f"{name}: the result would have shape {res.shape}, but the tensor updated in place "
+            f"has shape {dst.shape}"
+        )
+    if not np.can_cast(res.dtype, dst.dtype, casting="same_kind"):
+        raise TypeError(
+            f"{name}: result of dtype {res.dtype} cannot be stored in place in a tensor of "
+            f"dtype {dst.dtype}"
+        )
+
+
+# --------------------------------------------------------------------------- argument helpers
+
+
+def _as_tuple(axis: Any) -> tuple:
+    if isinstance(axis, tuple | list):
+        return tuple(axis)
+    return (axis,)
+
+
+def _norm_axis(name: str, axis: Any, ndim: int) -> int:
+    try:
+        a = int(axis)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: axis must be an integer, got {axis!r}") from None
+    if not -max(ndim, 1) <= a < max(ndim, 1):
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return a % max(ndim, 1)
+
+
+def _dim_alias(name: str, axis: Any, kw: dict) -> Any:
+    if "dim" in kw:
+        if axis is not None:
+            raise TypeError(f"{name}: give axis or dim, not both")
+        axis = kw.pop("dim")
+    if kw:
+        raise TypeError(f"{name}: unexpected keyword arguments {sorted(kw)}")
+    return axis
+
+
+def _axis_args(
+    name: str, t: Tensor, axis: Any, keepdims: bool, kw: dict, single: bool = False
+) -> tuple[Any, bool]:
+    if "keepdim" in kw:
+        keepdims = kw.pop("keepdim")
+    axis = _dim_alias(name, axis, kw)
+    nd = t.data.ndim
+    if axis is None:
+        return None, bool(keepdims)
+    if single:
+        if isinstance(axis, tuple | list):
+            raise TypeError(f"{name}: axis must be a single integer, got {axis!r}")
+        return _norm_axis(name, axis, nd) if nd else None, bool(keepdims)
+    axes = tuple(_norm_axis(name, a, nd) for a in _as_tuple(axis))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{name}: repeated axis in {axis!r}")
+    if nd == 0:
+        return None, bool(keepdims)
+    return axes, bool(keepdims)
+
+
+def _check_nonempty(name: str, t: Tensor, axis: Any) -> None:
+    shape = t.data.shape
+    if t.data.size == 0:
+        axes = range(len(shape)) if axis is None else _as_tuple(axis)
+        if any(shape[a] == 0 for a in axes) or axis is None:
+            raise ValueError(
+                f"{name}: cannot reduce over an empty axis (tensor of shape {shape}); "
+                "the reduction has no identity"
+            )
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    out = []
+    for s in shape:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, numbers.Integral):
+            raise TypeError(f"shape entries must be integers, got {s!r}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _resolve_shape(t: Tensor, shape: tuple) -> tuple:
+    n = t.data.size
+    if shape.count(-1) > 1:
+        raise ValueError(f"only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        rest = 1
+        for s in shape:
+            if s != -1:
+                rest *= s
+        if rest == 0 or n % rest:
+            raise ValueError(f"cannot reshape a tensor of shape {t.shape} into {shape}")
+        shape = tuple(n // rest if s == -1 else s for s in shape)
+    total = 1
+    for s in shape:
+        if s < 0:
+            raise ValueError(f"invalid shape {shape}")
+        total *= s
+    if total != n:
+        raise ValueError(f"cannot reshape a tensor of shape {t.shape} into {shape}")
+    return shape
+
+
+def _raw_index(idx: Any) -> Any:
+    if isinstance(idx, tuple):
+        return tuple(_raw_index(i) for i in idx)
+    if isinstance(idx, Tensor):
+        return idx.data
+    if isinstance(idx, list):
+        return np.asarray([i.data if isinstance(i, Tensor) else i for i in idx])
+    return idx
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: DTypeLike = None) -> Tensor:
+    """A new leaf tensor holding a copy of `data`."""
+    return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
+
+
+def _shape_of(shape: tuple) -> tuple:
+    return _shape_arg(shape)
+
+
+def _dtype_or_default(dtype: DTypeLike) -> np.dtype:
+    return np.dtype(dtype) if dtype is not None else _default_dtype
+
+
+def zeros(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return Tensor(np.zeros(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return Tensor(np.ones(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+
+
+def empty(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor."""
+    return Tensor(np.empty(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+
+
+def full(
+    shape: Any, fill_value: Any, dtype: DTypeLike = None, requires_grad: bool = False
+) -> Tensor:
+    """A tensor filled with `fill_value` (its dtype follows the value, as in PyTorch)."""
+    if dtype is None:
+        if isinstance(fill_value, bool):
+            dtype = np.bool_
+        elif isinstance(fill_value, numbers.Integral):
+            dtype = np.int64
+        elif isinstance(fill_value, numbers.Real):
+            dtype = _default_dtype
+    shape = _shape_of((shape,) if not isinstance(shape, tuple | list) else (tuple(shape),))
+    return Tensor(np.full(shape, fill_value, dtype), requires_grad)
+
+
+def zeros_like(t: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros shaped (and typed) like `t`."""
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return Tensor(np.zeros(a.shape, dtype or a.dtype), requires_grad)
+
+
+def ones_like(t: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones shaped (and typed) like `t`."""
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return Tensor(np.ones(a.shape, dtype or a.dtype), requires_grad)
+
+
+def full_like(
+    t: Any, fill_value: Any, dtype: DTypeLike = None, requires_grad: bool = False
+) -> Tensor:
+    """`fill_value` shaped (and typed) like `t`."""
+    a = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return Tensor(np.full(a.shape, fill_value, dtype or a.dtype), requires_grad)
+
+
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    dtype: DTypeLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Evenly spaced values in [start, end); integers give int64, floats the default dtype."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = np.int64 if ints else _default_dtype
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(
+    start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False
+) -> Tensor:
+    """`steps` evenly spaced values from start to end inclusive."""
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    return Tensor(np.linspace(start, end, steps, dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+def eye(
+    n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False
+) -> Tensor:
+    """The identity matrix (n x m)."""
+    return Tensor(np.eye(n, m, dtype=_dtype_or_default(dtype)), requires_grad)
+
+
+def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the seeded generator."""
+    d = _dtype_or_default(dtype)
+    _check_grad_dtype(d, "rand") if d.kind != "f" else None
+    return Tensor(_rng.random(_shape_of(shape), dtype=d), requires_grad)
+
+
+def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the seeded generator."""
+    d = _dtype_or_default(dtype)
+    _check_grad_dtype(d, "randn") if d.kind != "f" else None
+    return Tensor(_rng.standard_normal(_shape_of(shape), dtype=d), requires_grad)
+
+
+from . import ops  # noqa: E402  (ops builds on Tensor and Op defined above)
