@@ -1,0 +1,44 @@
+"""The `autograd-mini` command: `train`, `gradcheck` and `bench` subcommands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+USAGE = """usage: autograd-mini {train,gradcheck,bench} [options]
+
+  train      train an MLP on the shipped handwritten digits and save a checkpoint
+  gradcheck  check every op's gradient against finite differences and print a table
+  bench      time autograd_mini against the installed peers and print ratios
+
+'autograd-mini COMMAND --help' describes a command's options."""
+
+
+def _command(name: str) -> Callable[[list[str]], int] | None:
+    # Imported on demand so `autograd-mini train` does not pay for the benchmark peers.
+    if name == "train":
+        from .train import main
+    elif name == "gradcheck":
+        from .gradcheck import main
+    elif name == "bench":
+        from .bench import main
+    else:
+        return None
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; returns the process exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    run = _command(argv[0])
+    if run is None:
+        print(f"autograd-mini: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return int(run(argv[1:]) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
