@@ -266,7 +266,7 @@ def backward(
     nothing is accumulated and the gradients with respect to `inputs` are returned (None
     for an input the roots do not depend on).
     """
-    from .tensor import Tensor, _make
+    from .tensor import Tensor, _make, _retained
 
     # Keys of the graph: a non-leaf is found by its Node, a leaf by the Tensor itself.
     start: list = []
@@ -296,6 +296,10 @@ def backward(
                 if type(item) is not Node:
                     continue
             if type(item) is Node:
+                if _retained:
+                    kept = _retained.get(item)
+                    if kept is not None and inputs is None:
+                        _accumulate_leaf(kept, _Grad(slot.value, False), create_graph, Tensor)
                 _run_node(item, slot, pending, retain_graph, create_graph, Tensor, _make)
             elif inputs is None:
                 _accumulate_leaf(item, slot, create_graph, Tensor)

@@ -1,0 +1,559 @@
+"""Backward semantics of API.md §2: every rule here has a test that fails if the rule breaks."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+from autograd_mini import engine
+
+
+def leaf(values, dtype=None):
+    return ag.tensor(values, requires_grad=True, dtype=dtype)
+
+
+# ------------------------------------------------------------------ accumulation & graph reuse
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = leaf([1.0, 2.0])
+    (x * x).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])
+
+
+def test_node_used_twice_gets_both_contributions():
+    x = leaf(3.0)
+    y = x * 2
+    (y * y + y).backward()  # d/dx (4x² + 2x) = 8x + 2
+    assert x.grad.item() == 26.0
+
+
+def test_second_backward_without_retain_graph_is_an_error():
+    x = leaf([1.0, 2.0])
+    out = (x.exp() * 2).sum()
+    out.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf([1.0, 2.0])
+    out = (x * x).sum()
+    out.backward(retain_graph=True)
+    out.backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])
+
+
+def test_saved_arrays_are_freed_after_backward():
+    x = leaf(np.ones(4))
+    h = x * 2
+    out = (h * h).sum()
+    ref = weakref.ref(h)
+    del h
+    gc.collect()
+    assert ref() is not None  # the graph still needs h
+    out.backward()
+    gc.collect()
+    assert ref() is None  # freed by backward although `out` is alive
+
+
+def test_weakref_to_intermediate_dies_after_output_is_deleted():
+    x = leaf(np.arange(3.0))
+    h = x.tanh()
+    out = h.sum()
+    ref = weakref.ref(h)
+    del h
+    out.backward(retain_graph=True)
+    del out
+    assert ref() is None  # no reference cycles: freed without the cyclic collector
+
+
+def test_backward_non_scalar_needs_gradient():
+    x = leaf([1.0, 2.0])
+    y = x * 3
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        y.backward()
+    with pytest.raises(RuntimeError):  # PyTorch users catch RuntimeError; both work
+        y.backward()
+
+
+@pytest.mark.parametrize("make", [lambda a: a, lambda a: ag.tensor(a), lambda a: list(a)])
+def test_backward_with_gradient_tensor_array_or_list(make):
+    x = leaf([1.0, 2.0])
+    y = x * 3
+    y.backward(make(np.array([1.0, 10.0])))
+    np.testing.assert_array_equal(x.grad.data, [3.0, 30.0])
+
+
+def test_backward_with_wrongly_shaped_gradient():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (x * 3).backward(np.ones(3))
+
+
+def test_backward_on_tensor_without_grad_is_an_error():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ag.tensor([1.0]).sum().backward()
+
+
+def test_backward_on_a_leaf_seeds_one():
+    x = leaf(2.0)
+    x.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_leaf_gradients_do_not_alias():
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (x + y).sum().backward()
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+    (x + y).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(y.grad.data, [2.0, 2.0])
+
+
+def test_user_seed_gradient_is_not_aliased_or_mutated():
+    x = leaf([1.0, 2.0])
+    g = np.array([1.0, 1.0])
+    (x + 0).backward(g)
+    (x + 0).backward(g)
+    np.testing.assert_array_equal(g, [1.0, 1.0])
+    assert not np.shares_memory(x.grad.data, g)
+
+
+def test_inputs_are_not_mutated_by_backward():
+    a = np.array([[1.0, -2.0], [3.0, 0.5]])
+    x = ag.tensor(a, requires_grad=True)
+    (x @ x.T).relu().sum().backward()
+    np.testing.assert_array_equal(x.data, a)
+
+
+def test_long_chain_has_no_recursion_limit():
+    x = leaf(0.5)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_constant_inputs_get_no_gradient_and_are_not_touched():
+    x = leaf(np.ones((2, 2)))
+    c = ag.tensor(np.full((2, 2), 3.0))
+    (x * c).sum().backward()
+    assert c.grad is None
+    np.testing.assert_array_equal(x.grad.data, np.full((2, 2), 3.0))
+
+
+def test_non_leaf_has_no_grad_unless_retained():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    k = x * 3
+    k.retain_grad()
+    (h * k).sum().backward()
+    assert h.grad is None
+    np.testing.assert_array_equal(k.grad.data, h.data)
+
+
+# ------------------------------------------------------------------ create_graph
+
+
+def test_create_graph_gives_second_derivatives():
+    x = leaf(2.0)
+    y = x**3
+    y.backward(create_graph=True)
+    g = x.grad
+    assert g.item() == 12.0 and g.requires_grad
+    x.grad = None
+    g.backward()
+    assert x.grad.item() == 12.0  # d²/dx² x³ = 6x
+
+
+def test_create_graph_mixed_partials():
+    x, y = leaf(1.5), leaf(-0.5)
+    f = (x * y).sin()
+    (gx, gy) = engine.backward([f], [np.ones(())], True, True, inputs=[x, y])
+    (gxy,) = engine.backward([gx], [np.ones(())], True, False, inputs=[y])
+    # d²/dxdy sin(xy) = cos(xy) - xy sin(xy)
+    xy = 1.5 * -0.5
+    np.testing.assert_allclose(gxy, np.cos(xy) - xy * np.sin(xy), rtol=1e-14)
+
+
+# ------------------------------------------------------------------ grad mode
+
+
+def test_no_grad_context_and_decorator():
+    x = leaf([1.0])
+    with ag.no_grad():
+        assert not (x * 2).requires_grad
+        with ag.enable_grad():
+            assert (x * 2).requires_grad
+        assert not ag.is_grad_enabled()
+    assert ag.is_grad_enabled()
+
+    @ag.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert ag.is_grad_enabled()
+
+
+def test_set_grad_enabled():
+    with ag.set_grad_enabled(False):
+        assert not ag.is_grad_enabled()
+    assert ag.is_grad_enabled()
+
+
+def test_grad_mode_is_thread_local():
+    seen = []
+    with ag.no_grad():
+        t = threading.Thread(target=lambda: seen.append(ag.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert not ag.is_grad_enabled()
+    assert seen == [True]
+
+
+# ------------------------------------------------------------------ in-place and versions
+
+
+def test_in_place_on_leaf_requiring_grad_is_an_error():
+    x = leaf([1.0, 2.0])
+    for op in (lambda: x.__iadd__(1), lambda: x.__setitem__(0, 5.0), x.zero_, lambda: x.fill_(1)):
+        with pytest.raises(RuntimeError, match="leaf"):
+            op()
+    with ag.no_grad():
+        x -= 0.5
+        x[1] = 7.0
+    np.testing.assert_array_equal(x.data, [0.5, 7.0])
+
+
+def test_in_place_change_of_saved_tensor_is_detected():
+    w = leaf([1.0, 2.0])
+    x = ag.tensor([3.0, 4.0])
+    y = (w * x).sum()
+    x += 1  # mul saved x for dy/dw
+    with pytest.raises(RuntimeError, match="modified by an in-place operation.*mul"):
+        y.backward()
+
+
+def test_in_place_change_of_saved_output_is_detected():
+    x = leaf([0.1, 0.2])
+    y = x.exp()
+    z = y.sum()
+    with ag.no_grad():
+        y.data  # noqa: B018 - plain access does not bump
+        y += 1  # exp saved its output
+    with pytest.raises(RuntimeError, match="exp"):
+        z.backward()
+
+
+def test_in_place_change_through_a_view_is_detected():
+    w = leaf([1.0, 2.0, 3.0])
+    x = ag.tensor([1.0, 1.0, 1.0])
+    y = (w * x).sum()
+    v = x[1:]
+    v *= 5  # changes x's memory: views share the version counter
+    assert x.data[1] == 5.0
+    with pytest.raises(RuntimeError, match="in-place"):
+        y.backward()
+
+
+def test_recorded_in_place_ops_give_correct_gradients():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    y += x  # y = 3x
+    y *= x  # y = 3x²
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [6.0, 12.0])
+
+
+def test_recorded_setitem():
+    x = leaf([1.0, 2.0, 3.0])
+    w = leaf(10.0)
+    y = x * 1
+    y[1] = w * 2
+    (y * ag.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(y.data, [1.0, 20.0, 3.0])
+    np.testing.assert_array_equal(x.grad.data, [1.0, 0.0, 3.0])
+    assert w.grad.item() == 4.0
+
+
+def test_in_place_errors_name_op_shapes_and_dtypes():
+    a = ag.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        a += np.ones((4, 3))
+    i = ag.tensor([1, 2])
+    with pytest.raises(TypeError, match="int64"):
+        i += 0.5
+
+
+# ------------------------------------------------------------------ anomaly
+
+
+def test_anomaly_in_forward_names_the_op():
+    x = leaf([1.0, -1.0])
+    with ag.detect_anomaly(), pytest.raises(RuntimeError, match="'log'"):
+        x.log()
+    assert not ag.is_anomaly_enabled()
+
+
+def test_anomaly_in_backward_names_the_op():
+    x = leaf([0.0, 1.0])
+    with ag.detect_anomaly():
+        y = x.sqrt().sum()  # forward is finite
+        with pytest.raises(RuntimeError, match="'sqrt'"):
+            y.backward()  # d sqrt/dx at 0 is inf
+
+
+def test_without_anomaly_mode_inf_passes_silently():
+    x = leaf([0.0])
+    with np.errstate(divide="ignore"):
+        x.sqrt().sum().backward()
+    assert np.isinf(x.grad.data).all()
+
+
+# ------------------------------------------------------------------ dtypes
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_requires_grad_on_integer_or_bool_is_an_error(dtype):
+    with pytest.raises(TypeError, match="floating"):
+        ag.tensor(np.zeros(2, dtype=dtype), requires_grad=True)
+    with pytest.raises(TypeError):
+        ag.tensor(np.zeros(2, dtype=dtype)).requires_grad_()
+
+
+def test_float32_stays_float32_end_to_end():
+    x = leaf(np.array([[0.5, -1.0]], dtype=np.float32))
+    w = leaf(np.ones((2, 3), dtype=np.float32))
+    y = ((x @ w).tanh() * 2.5 + 1.0).sigmoid().mean()
+    assert y.dtype == np.float32
+    y.backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
+
+
+def test_mixed_dtype_gradient_has_input_dtype():
+    x = leaf(np.array([1.0, 2.0], dtype=np.float32))
+    y = x * np.array([1.0, 2.0])  # float64 operand promotes the output
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_python_floats_use_default_dtype():
+    assert ag.tensor([1.0]).dtype == np.float64
+    assert ag.tensor([1]).dtype == np.int64
+    ag.set_default_dtype("float32")
+    try:
+        assert ag.tensor([1.0]).dtype == np.float32
+        assert ag.zeros(2).dtype == np.float32
+        assert ag.tensor(np.zeros(1)).dtype == np.float64  # arrays keep their dtype
+    finally:
+        ag.set_default_dtype(np.float64)
+
+
+# ------------------------------------------------------------------ subgradient table
+
+
+def _grad_of(fn, values):
+    x = leaf(values)
+    fn(x).sum().backward()
+    return x.grad.data
+
+
+def test_subgradient_table():
+    """The README's table of subgradient conventions, row by row."""
+    np.testing.assert_array_equal(_grad_of(lambda x: x.relu(), [0.0, 1.0, -1.0]), [0, 1, 0])
+    np.testing.assert_array_equal(_grad_of(lambda x: x.abs(), [0.0, 2.0, -2.0]), [0, 1, -1])
+    np.testing.assert_array_equal(
+        _grad_of(lambda x: x.clip(-1.0, 1.0), [-1.0, 1.0, 0.0, 2.0]), [0, 0, 1, 0]
+    )
+    np.testing.assert_array_equal(_grad_of(lambda x: x.max(), [3.0, 1.0, 3.0]), [0.5, 0, 0.5])
+    np.testing.assert_array_equal(_grad_of(lambda x: x.min(), [1.0, 1.0, 1.0]), [1 / 3] * 3)
+    np.testing.assert_array_equal(
+        _grad_of(lambda x: ag.maximum(x, ag.tensor([1.0, 0.0])), [1.0, 2.0]), [0.5, 1.0]
+    )
+    np.testing.assert_array_equal(
+        _grad_of(lambda x: ag.minimum(x, ag.tensor([1.0, 0.0])), [1.0, 2.0]), [0.5, 0.0]
+    )
+    np.testing.assert_array_equal(_grad_of(lambda x: x**0, [0.0, 2.0]), [0.0, 0.0])
+    y = leaf([1.0, 2.0])
+    (ag.tensor([0.0, 2.0]) ** y).sum().backward()
+    np.testing.assert_allclose(y.grad.data, [0.0, 4.0 * np.log(2.0)])
+
+
+# ------------------------------------------------------------------ user Functions
+
+
+class Cube(ag.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x, "note")
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        x, note = ctx.saved_tensors
+        assert note == "note"
+        return g * 3 * x**2
+
+
+def test_function_behaves_like_a_builtin_op():
+    x = leaf([1.0, 2.0])
+    y = Cube.apply(x)
+    assert y.grad_fn.name == "Cube"
+    (y * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [6.0, 24.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        y.sum().backward()
+
+
+def test_function_checks_its_gradient_count_and_shape():
+    class TwoGrads(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g
+
+    class WrongShape(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.ones(5)
+
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="TwoGrads.*2 gradients"):
+        TwoGrads.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"WrongShape.*\(5,\).*\(2,\)"):
+        WrongShape.apply(x).sum().backward()
+
+
+def test_function_input_version_check_and_anomaly():
+    class Bad(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * np.nan
+
+    x = leaf([1.0])
+    c = ag.tensor([2.0])
+    y = Cube.apply(x * c)
+    with pytest.raises(RuntimeError, match="in-place"):
+        c += 1
+        y.sum().backward()
+    with ag.detect_anomaly(), pytest.raises(RuntimeError, match="Bad"):
+        Bad.apply(leaf([1.0])).sum().backward()
+
+
+def test_function_without_grad_inputs_records_nothing():
+    y = Cube.apply(ag.tensor([2.0]))
+    assert not y.requires_grad and y.is_leaf
+    np.testing.assert_array_equal(y.data, [8.0])
+
+
+def test_function_gradient_for_some_inputs_only():
+    class MulConst(ag.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            ctx.save_for_backward(k)
+            return x * k
+
+        @staticmethod
+        def backward(ctx, g):
+            (k,) = ctx.saved_tensors
+            return g * k, None
+
+    x = leaf([1.0, 2.0])
+    MulConst.apply(x, 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+
+
+# ------------------------------------------------------------------ errors name op and shapes
+
+
+def test_op_errors_name_op_shapes_and_dtypes():
+    a, b = ag.ones(2, 3), ag.ones(4, 5)
+    with pytest.raises(ValueError, match=r"matmul.*\(2, 3\).*\(4, 5\)"):
+        a @ b
+    with pytest.raises(ValueError, match=r"add.*\(2, 3\).*\(4, 5\)"):
+        a + b
+    with pytest.raises(ValueError, match="reshape"):
+        a.reshape(4, 2)
+    with pytest.raises(ValueError, match="max"):
+        ag.zeros(0).max()
+    with pytest.raises(IndexError, match="getitem"):
+        a[5]
+    with pytest.raises(ValueError, match="axis 2"):
+        a.sum(axis=2)
+    with pytest.raises(ValueError, match="stack"):
+        ag.stack([ag.ones(2), ag.ones(3)])
+
+
+def test_comparisons_are_bool_and_have_no_gradient():
+    x = leaf([1.0, 2.0, 3.0])
+    for r in (x < 2, x <= 2, x > 2, x >= 2, x == 2, x != 2):
+        assert r.dtype == np.bool_ and not r.requires_grad
+    np.testing.assert_array_equal((x > 1.5).data, [False, True, True])
+    assert x.argmax().item() == 2 and not x.argmax().requires_grad
+
+
+def test_dim_and_keepdim_aliases():
+    x = ag.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.sum(dim=1).data, [3.0, 12.0])
+    assert x.mean(dim=0, keepdim=True).shape == (1, 3)
+    assert x.max(axis=-1, keepdims=True).shape == (2, 1)
+    np.testing.assert_allclose(x.var(dim=1, ddof=1).data, [1.0, 1.0])
+
+
+# ------------------------------------------------------------------ creation
+
+
+def test_creation_functions():
+    assert ag.zeros(2, 3).shape == (2, 3) and ag.zeros((2, 3)).shape == (2, 3)
+    assert ag.ones(2, dtype="float32").dtype == np.float32
+    assert ag.full((2,), 7).dtype == np.int64 and ag.full((2,), 7.0).dtype == np.float64
+    assert ag.empty(3).shape == (3,)
+    assert ag.zeros_like(ag.ones(2, dtype=np.float32)).dtype == np.float32
+    np.testing.assert_array_equal(ag.ones_like(np.zeros(3)).data, [1.0, 1.0, 1.0])
+    assert ag.arange(5).dtype == np.int64 and ag.arange(0.0, 1.0, 0.25).shape == (4,)
+    np.testing.assert_allclose(ag.linspace(0, 1, 5).data, [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_array_equal(ag.eye(2).data, np.eye(2))
+    ag.manual_seed(0)
+    a = ag.randn(3, 2)
+    ag.manual_seed(0)
+    b = ag.randn(3, 2)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert ((ag.rand(100).data >= 0) & (ag.rand(100).data < 1)).all()
+    assert ag.rand(2, dtype=np.float32).dtype == np.float32
+
+
+def test_tensor_copies_and_attributes():
+    a = np.array([[1.0, 2.0]])
+    t = ag.tensor(a)
+    a[0, 0] = 9
+    assert t.data[0, 0] == 1.0
+    assert (t.shape, t.ndim, t.size, t.dtype) == ((1, 2), 2, 2, np.float64)
+    assert t.T.shape == (2, 1) and t.is_leaf and t.item is not None
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="detach"):
+        x.numpy()
+    d = x.detach()
+    assert not d.requires_grad and np.shares_memory(d.data, x.data)
+    with pytest.raises(ValueError, match="one element"):
+        ag.ones(2).item()
