@@ -1,0 +1,383 @@
+"""Activations and losses (``torch.nn.functional``'s formulas), composed from the library's ops.
+
+Nothing here is a new primitive: every function is built from `ops` (exp, log, logsumexp,
+where, indexing, ...), so gradients of any order come from the engine. Where the textbook
+formula loses precision the composition is arranged so it does not:
+- `log_softmax`/`cross_entropy` subtract the row maximum before `logsumexp`, so logits of
+  magnitude 1e4 give exact-looking losses, also tiny ones (a confident, correct prediction);
+- `binary_cross_entropy_with_logits` picks, per element, the branch of
+  (1 - t)·x + log(1 + e^-x) that never exponentiates a positive number, with an accurate
+  log(1 + y) for small y, and so that its gradient is σ(x) - t in a single rounding.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..functions import exp, log, where
+from ..tensor import Tensor, _dim_alias, _norm_axis, get_rng
+
+__all__ = [
+    "linear",
+    "relu",
+    "tanh",
+    "sigmoid",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "mse_loss",
+    "nll_loss",
+    "cross_entropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _data(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _like(name: str, x: Tensor, other: Any) -> Tensor:
+    """`other` (a target or weight) as a Tensor of x's dtype (differentiably, if it needs grad)."""
+    o = _t(other)
+    if o.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numbers, got dtype {o.dtype}")
+    return o if o.dtype == x.dtype else o.astype(x.dtype)
+
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _check_float(name: str, what: str, x: Tensor) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{name}: {what} must be a floating point tensor, got dtype {x.dtype}")
+
+
+def _check_same_shape(name: str, x: Tensor, target: Any) -> None:
+    tshape = np.shape(_data(target))
+    if tshape != x.shape:
+        raise ValueError(
+            f"{name}: target shape {tshape} differs from input shape {x.shape}; they must be "
+            f"equal (broadcasting a target is almost always a bug, e.g. (n, 1) against (n,))"
+        )
+
+
+def _log1p(y: Tensor) -> Tensor:
+    """log(1 + y) for y >= -1, accurate when |y| is tiny (-inf at y = -1)."""
+    # Goldberg's trick: with u = 1 ⊕ y (rounded), log(1 + y) = log(u)·y / (u - 1), and
+    # log(1 + y) = y when u rounds to 1. The factor y / (u - 1) only undoes the rounding of u;
+    # it is exactly 1 in real arithmetic, so it enters as a constant and the gradient is
+    # c / u = 1 / (1 + y). `safe` keeps log away from 0 so no branch makes a NaN gradient.
+    u = 1 + y
+    ud, yd = u.data, y.data
+    exact = ud == 1
+    pos = ud > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(exact | ~pos, 1.0, yd / np.where(exact | ~pos, 1.0, ud - 1))
+    c = c.astype(yd.dtype, copy=False)
+    safe = where(pos, u, 1.0)
+    return where(exact, y, where(pos, log(safe) * c, -np.inf))
+
+
+def _shifted(x: Tensor, axis: int) -> Tensor:
+    """x minus its maximum along `axis` (a constant: softmax is shift invariant)."""
+    xd = x.data
+    if xd.size == 0:
+        return x
+    m = np.max(xd, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(xd.dtype, copy=False)
+    return x - m
+
+
+def _axis(name: str, x: Tensor, axis: Any, kw: dict) -> int:
+    axis = _dim_alias(name, axis, kw)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input must have at least one dimension, got a 0-d tensor")
+    return _norm_axis(name, -1 if axis is None else axis, x.ndim)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
+    """input @ weight.T + bias, with weight shaped (out_features, in_features)."""
+    x, w = _t(input), _t(weight)
+    if w.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-d (out, in), got shape {w.shape}")
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not end in in_features={w.shape[1]} "
+            f"(weight of shape {w.shape})"
+        )
+    out = x @ w.T
+    if bias is not None:
+        b = _data(bias)
+        if b.shape != (w.shape[0],):
+            raise ValueError(
+                f"linear: bias must have shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}"
+            )
+        out = out + bias
+    return out
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0), elementwise (relu'(0) = 0)."""
+    return _t(x).relu()
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent, elementwise."""
+    return _t(x).tanh()
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid 1 / (1 + e^-x), elementwise."""
+    return _t(x).sigmoid()
+
+
+def softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis` (default: the last one; `dim` is an alias)."""
+    x = _t(x)
+    a = _axis("softmax", x, axis, kw)
+    e = exp(_shifted(x, a))
+    return e / e.sum(axis=a, keepdims=True)
+
+
+def log_softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
+    """x - logsumexp(x) along `axis` (default: the last one; `dim` is an alias)."""
+    x = _t(x)
+    a = _axis("log_softmax", x, axis, kw)
+    z = _shifted(x, a)
+    return z - z.logsumexp(axis=a, keepdims=True)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (if training)."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p!r}")
+    x = _t(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * np.zeros((), dtype=x.dtype)
+    keep = get_rng().random(x.shape) < 1.0 - p
+    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """(input - target)², reduced by `reduction` ('mean', 'sum' or 'none')."""
+    _check_reduction("mse_loss", reduction)
+    x = _t(input)
+    _check_float("mse_loss", "input", x)
+    _check_same_shape("mse_loss", x, target)
+    d = x - _like("mse_loss", x, target)
+    return _reduce(d * d, reduction)
+
+
+def _class_weight(name: str, weight: Any, n_classes: int, dtype: np.dtype) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = _data(weight)
+    if w.shape != (n_classes,):
+        raise ValueError(
+            f"{name}: weight must have shape ({n_classes},), one entry per class, got {w.shape}"
+        )
+    return w.astype(dtype, copy=False)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """-input[n, target[n]] (input: log-probabilities, classes on axis 1), weighted and reduced."""
+    _check_reduction("nll_loss", reduction)
+    x = _t(input)
+    _check_float("nll_loss", "input", x)
+    if x.ndim == 0:
+        raise ValueError("nll_loss: input must have a class axis, got a 0-d tensor")
+    cax = 1 if x.ndim >= 2 else 0
+    n_classes = x.shape[cax]
+    w = _class_weight("nll_loss", weight, n_classes, x.dtype)
+    t = _int_targets("nll_loss", x, target, cax, ignore_index)
+    loss, denom = _nll(x, t, w, cax, ignore_index)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / denom if denom is not None else loss.mean()
+
+
+def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int) -> np.ndarray:
+    t = _data(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name}: target must hold integer class indices (got dtype {t.dtype}); for class "
+            f"probabilities pass a floating target shaped like the input"
+        )
+    expected = x.shape[:cax] + x.shape[cax + 1 :]
+    if t.shape != expected:
+        raise ValueError(
+            f"{name}: expected a target of shape {expected} for input of shape {x.shape} "
+            f"(classes on axis {cax}), got {t.shape}"
+        )
+    n_classes = x.shape[cax]
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if np.any(bad):
+        raise ValueError(
+            f"{name}: target value {int(t[bad].flat[0])} is out of range for {n_classes} "
+            f"classes (valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
+        )
+    return t
+
+
+def _nll(
+    logp: Tensor, t: np.ndarray, w: np.ndarray | None, cax: int, ignore_index: int
+) -> tuple[Tensor, np.ndarray | None]:
+    """Per-sample -w[t]·logp[.., t, ..] and the mean's denominator (None: a plain mean)."""
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    if logp.ndim == 1:
+        picked = logp[safe]
+    else:
+        grid = np.indices(t.shape, sparse=True)
+        picked = logp[(grid[0], safe, *grid[1:])]
+    if w is None and valid.all():
+        return -picked, None
+    ws = np.where(valid, w[safe] if w is not None else 1.0, 0.0).astype(logp.dtype)
+    return -picked * ws, ws.sum()
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy of logits (classes on axis 1) vs class indices or probabilities."""
+    _check_reduction("cross_entropy", reduction)
+    x = _t(input)
+    _check_float("cross_entropy", "input (logits)", x)
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
+        )
+    cax = 1 if x.ndim >= 2 else 0
+    n_classes = x.shape[cax]
+    w = _class_weight("cross_entropy", weight, n_classes, x.dtype)
+    logp = log_softmax(x, axis=cax)
+    wshape = (n_classes,) + (1,) * (x.ndim - cax - 1)
+
+    if _data(target).dtype.kind == "f":  # class probabilities, shaped like the input
+        _check_same_shape("cross_entropy", x, target)
+        p = _like("cross_entropy", x, target)
+        if label_smoothing > 0:
+            p = p * (1 - label_smoothing) + label_smoothing / n_classes
+        wl = logp * w.reshape(wshape) if w is not None else logp
+        loss = -(wl * p).sum(axis=cax)
+        return _reduce(loss, reduction)
+
+    t = _int_targets("cross_entropy", x, target, cax, ignore_index)
+    nll, denom = _nll(logp, t, w, cax, ignore_index)
+    if reduction == "none":
+        out = nll
+    elif reduction == "sum":
+        out = nll.sum()
+    else:
+        out = nll.sum() / denom if denom is not None else nll.mean()
+    if label_smoothing == 0:
+        return out
+    # torch's label smoothing: (1 - ε)·nll + ε/C · (-Σ_c w_c·logp_c), reduced like the nll.
+    wl = logp * w.reshape(wshape) if w is not None else logp
+    valid = t != ignore_index
+    smooth = where(valid, -wl.sum(axis=cax), 0.0)
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        if denom is None:
+            denom = np.asarray(valid.sum(), dtype=x.dtype)
+        smooth = smooth.sum() / denom
+    return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-w·(t·log x + (1 - t)·log(1 - x)) for probabilities x, each log clamped at -100."""
+    _check_reduction("binary_cross_entropy", reduction)
+    x = _t(input)
+    _check_float("binary_cross_entropy", "input", x)
+    _check_same_shape("binary_cross_entropy", x, target)
+    target = _like("binary_cross_entropy", x, target)
+    xd, td = x.data, target.data
+    if not np.all((xd >= 0) & (xd <= 1)):
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    if not np.all((td >= 0) & (td <= 1)):
+        raise ValueError("binary_cross_entropy: all elements of target should be between 0 and 1")
+    # torch clamps both logs at -100 so x = 0 or 1 gives a finite loss (at most 100).
+    pos = xd > 0
+    log_x = where(pos, log(where(pos, x, 1.0)), -100.0)
+    log_x = where(log_x.data > -100, log_x, -100.0)
+    log_1mx = _log1p(-x)
+    log_1mx = where(log_1mx.data > -100, log_1mx, -100.0)
+    loss = (target - 1) * log_1mx - target * log_x
+    if weight is not None:
+        loss = loss * _like("binary_cross_entropy", x, weight)
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Sigmoid + binary cross-entropy, stably: (1 - t)·x - l·log σ(x), l = 1 + (pw - 1)·t."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    x = _t(input)
+    _check_float("binary_cross_entropy_with_logits", "input (logits)", x)
+    _check_same_shape("binary_cross_entropy_with_logits", x, target)
+    target = _like("binary_cross_entropy_with_logits", x, target)
+    # -log σ(x) = log(1 + e^-x) for x >= 0 and -x + log(1 + e^x) for x < 0: e^(-|x|) never
+    # overflows, and the linear parts are merged per branch so nothing cancels.
+    nonneg = x.data >= 0
+    sp = _log1p(exp(where(nonneg, -x, x)))  # log(1 + e^-|x|)
+    if pos_weight is None:
+        loss = where(nonneg, (1 - target) * x, -target * x) + sp
+    else:
+        pos_weight = _like("binary_cross_entropy_with_logits", x, pos_weight)
+        lw = 1 + (pos_weight - 1) * target
+        loss = where(nonneg, (1 - target) * x, -(pos_weight * target) * x) + lw * sp
+    if weight is not None:
+        loss = loss * _like("binary_cross_entropy_with_logits", x, weight)
+    return _reduce(loss, reduction)
