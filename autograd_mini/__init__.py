@@ -110,7 +110,7 @@ __all__ = [
     "zeros_like",
 ]
 
-from . import data  # noqa: E402
+from . import data, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
-__all__ += ["data", "load", "save"]
+__all__ += ["data", "load", "optim", "save"]

@@ -9,10 +9,12 @@ checks what each rule returned, and accumulates gradients of leaves.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 import weakref
 from collections.abc import Callable, Hashable, Iterable
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -152,6 +154,9 @@ def _where_made(node: Node) -> str:
 # --------------------------------------------------------------------------- graph nodes
 
 
+_sequence = itertools.count()
+
+
 class Node:
     """One recorded op call: the op, its inputs, and where each input's gradient goes.
 
@@ -159,7 +164,10 @@ class Node:
     grad, whose `.grad` receives the gradient) or None (no gradient needed).
     """
 
-    __slots__ = ("op", "inputs", "datas", "edges", "versions", "out", "attrs", "__weakref__")
+    __slots__ = (
+        "op", "inputs", "datas", "edges", "versions", "out", "attrs", "retain", "seq",
+        "__weakref__",
+    )  # fmt: skip
 
     def __init__(self, op, inputs, datas, edges, versions, out, attrs) -> None:  # noqa: ANN001
         self.op = op
@@ -169,6 +177,10 @@ class Node:
         self.versions = versions  # version of each Tensor input when the op ran
         self.out = out  # (output array, its version cell, version) if the rule needs it
         self.attrs = attrs  # keyword arguments of the op (axis, shape, ...) or None
+        self.retain = None  # weakref to the output Tensor when it asked for retain_grad()
+        # Creation order: every node is made after the nodes of its inputs, so running
+        # nodes from the highest `seq` down visits each after all of its consumers.
+        self.seq = next(_sequence)
 
     @property
     def name(self) -> str:
@@ -204,12 +216,6 @@ def toposort(roots: Iterable[Hashable], parents: Callable[[Any], Iterable[Hashab
     return order
 
 
-def _graph_parents(item: Any) -> tuple:
-    if type(item) is Node:
-        return tuple(e for e in item.edges if e is not None)
-    return ()
-
-
 def unbroadcast(g: Any, shape: tuple) -> Any:
     """Sum `g` down to `shape`, undoing NumPy broadcasting (works on arrays and Tensors)."""
     gshape = g.shape
@@ -227,30 +233,11 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
 
 
 # --------------------------------------------------------------------------- backward
-
-
-class _Grad:
-    """A pending gradient and whether the engine owns its buffer (may add into it in place)."""
-
-    __slots__ = ("value", "owned")
-
-    def __init__(self, value: Any, owned: bool) -> None:
-        self.value = value
-        self.owned = owned
-
-
-def _add_into(pending: dict, key: Any, g: Any, owned: bool, differentiable: bool) -> None:
-    slot = pending.get(key)
-    if slot is None:
-        pending[key] = _Grad(g, owned)
-    elif differentiable:
-        slot.value = slot.value + g
-    elif slot.owned and type(slot.value) is np.ndarray:
-        np.add(slot.value, g, out=slot.value)
-    else:
-        # First sum allocates a fresh buffer; later contributions go into it in place.
-        slot.value = np.asarray(slot.value + g)
-        slot.owned = True
+#
+# Nodes run from the most recently created down (a max-heap on `Node.seq`, as PyTorch's
+# engine orders by sequence number): a node runs once, after every consumer has sent its
+# share, so its gradient is complete; its pending entry is popped (freed) as it runs.
+# Leaves take their gradient as soon as it arrives.
 
 
 def backward(
@@ -266,48 +253,59 @@ def backward(
     nothing is accumulated and the gradients with respect to `inputs` are returned (None
     for an input the roots do not depend on).
     """
-    from .tensor import Tensor, _make, _retained
-
-    # Keys of the graph: a non-leaf is found by its Node, a leaf by the Tensor itself.
-    start: list = []
-    pending: dict = {}
-    for t, g in zip(roots, grad_roots):
-        key = t._node if t._node is not None else t
-        start.append(key)
-        _add_into(pending, key, g, False, create_graph)
-
+    pending: dict = {}  # node (or, with `inputs`, leaf) -> gradient received so far
+    owned: set = set()  # keys whose pending array the engine allocated: safe to add into
+    heap: list = []
     targets: dict = {}
     if inputs is not None:
         for i, t in enumerate(inputs):
             targets.setdefault(t._node if t._node is not None else t, []).append(i)
-        results: list = [None] * len(inputs)
+    for t, g in zip(roots, grad_roots):
+        key = t._node
+        if key is None:  # backward from a leaf itself
+            _send_to_leaf(t, g, False, pending, owned, create_graph, targets)
+        elif key in pending:
+            pending[key] = pending[key] + g
+        else:
+            pending[key] = g
+            heappush(heap, (-key.seq, key))
 
-    order = toposort(start, _graph_parents)
+    found: dict = {}  # gradients reaching non-leaf `inputs`
     prev_mode = _state.enabled
     _state.enabled = create_graph  # rules record only when the backward itself is recorded
     try:
-        for item in order:
-            slot = pending.pop(item, None)
-            if slot is None:
-                continue
-            if item in targets:
-                for i in targets[item]:
-                    results[i] = _as_tensor(slot.value) if create_graph else slot.value
-                if type(item) is not Node:
-                    continue
-            if type(item) is Node:
-                if _retained:
-                    kept = _retained.get(item)
-                    if kept is not None and inputs is None:
-                        _accumulate_leaf(kept, _Grad(slot.value, False), create_graph, Tensor)
-                _run_node(item, slot, pending, retain_graph, create_graph, Tensor, _make)
-            elif inputs is None:
-                _accumulate_leaf(item, slot, create_graph, Tensor)
+        while heap:
+            node = heappop(heap)[1]
+            g = pending.pop(node)
+            if targets and node in targets:
+                found[node] = _as_tensor(g) if create_graph else g
+            if node.retain is not None and inputs is None:
+                kept = node.retain()
+                if kept is not None:
+                    _accumulate_leaf(kept, g, False, create_graph)
+            _run_node(node, g, pending, owned, heap, retain_graph, create_graph, targets)
     finally:
         _state.enabled = prev_mode
-    if inputs is not None:
-        return results
-    return None
+    if inputs is None:
+        return None
+    results: list = [None] * len(inputs)
+    for key, idxs in targets.items():
+        g = found.get(key) if type(key) is Node else pending.get(key)
+        if g is not None and create_graph:
+            g = _as_tensor(g)
+        for i in idxs:
+            results[i] = g
+    return results
+
+
+def _send_to_leaf(
+    leaf: Any, g: Any, is_owned: bool, pending: dict, owned: set, create: bool, targets: dict
+) -> None:
+    if not targets:
+        _accumulate_leaf(leaf, g, is_owned, create)
+    elif leaf in targets:  # collecting gradients for `inputs`: .grad is left alone
+        prev = pending.get(leaf)
+        pending[leaf] = g if prev is None else prev + g
 
 
 def _as_tensor(v: Any) -> Any:
@@ -322,17 +320,9 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def _run_node(node: Node, slot: _Grad, pending: dict, retain: bool, create: bool, Tensor, _make):  # noqa: ANN001, N803
+def _check_versions(node: Node) -> None:
     op = node.op
-    if node.inputs is None:
-        raise RuntimeError(
-            f"Trying to backward through the graph a second time (through '{op.name}'): its "
-            "saved arrays were freed by the first backward. Pass retain_graph=True to the "
-            "first backward if you need to go through the graph again."
-        )
-    inputs = node.inputs
-    # Version checks: an input (or the output) changed in place since the op ran.
-    for i, (x, v) in enumerate(zip(inputs, node.versions)):
+    for i, (x, v) in enumerate(zip(node.inputs, node.versions)):
         if v is not None and x._version[0] != v:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by an "
@@ -347,76 +337,128 @@ def _run_node(node: Node, slot: _Grad, pending: dict, retain: bool, create: bool
             f"version {out[1][0]}; expected version {out[2]}.{_where_made(node)}"
         )
 
-    g = slot.value
-    if create:
-        g = _as_tensor(g)
-        ans = _make(out[0], node) if out is not None else None
-        args = inputs
-    else:
-        ans = out[0] if out is not None else None
-        args = node.datas
-    grads = op.vjp(g, ans, args, node.attrs, node.edges)
+
+def _run_node(
+    node: Node,
+    g: Any,
+    pending: dict,
+    owned: set,
+    heap: list,
+    retain: bool,
+    create: bool,
+    targets: dict,
+) -> None:
+    """Apply one node's vjp rules and send each input's gradient along its edge."""
+    op = node.op
+    inputs = node.inputs
+    if inputs is None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through '{op.name}'): its "
+            "saved arrays were freed by the first backward. Pass retain_graph=True to the "
+            "first backward if you need to go through the graph again."
+        )
+    for x, v in zip(inputs, node.versions):
+        if v is not None and x._version[0] != v:
+            _check_versions(node)  # raises, naming the input
+    out = node.out
+    if out is not None and out[1][0] != out[2]:
+        _check_versions(node)
 
     edges = node.edges
+    datas = node.datas
+    if create:
+        from .tensor import _make
+
+        g = _as_tensor(g)
+        grads = op.vjp(
+            g, _make(out[0], node) if out is not None else None, inputs, node.attrs, edges
+        )
+    else:
+        grads = op.vjp(g, out[0] if out is not None else None, datas, node.attrs, edges)
     if len(grads) != len(edges):
         raise RuntimeError(
             f"'{op.name}' backward returned {len(grads)} gradients, expected {len(edges)} "
             f"(one per input)"
         )
-    anomaly = _Anomaly.enabled
-    for i, (gi, e) in enumerate(zip(grads, edges)):
+    owns = op.owns_grads and not create
+    i = -1
+    for gi, e in zip(grads, edges):
+        i += 1
         if e is None or gi is None:
             continue
-        x = node.datas[i]
-        shape = np.shape(x)
-        if create:
-            gi = _as_tensor(gi)
-        elif isinstance(gi, Tensor):
-            gi = gi.data
-        elif not hasattr(gi, "shape"):
-            gi = np.asarray(gi)
-        if gi.shape != shape:
-            try:
-                gi = unbroadcast(gi, shape)
-            except ValueError:
-                raise RuntimeError(
-                    f"'{op.name}' backward returned a gradient of shape {tuple(gi.shape)} for "
-                    f"input {i} of shape {shape}"
-                ) from None
-        dtype = x.dtype
-        if gi.dtype != dtype:
-            if gi.dtype.kind not in "fc" and gi.dtype.kind not in "iub":
-                raise RuntimeError(
-                    f"'{op.name}' backward returned a gradient of dtype {gi.dtype} for input "
-                    f"{i} of dtype {dtype}"
-                )
-            gi = gi.astype(dtype)
-        if anomaly and _nonfinite(gi.data if create else gi):
+        x = datas[i]
+        if type(gi) is not np.ndarray:
+            gi = _coerce(gi, create)
+        if gi.shape != x.shape:
+            gi = _unbroadcast_for(op, i, gi, x.shape)
+        if gi.dtype != x.dtype:
+            gi = _cast_for(op, i, gi, x.dtype)
+        if _Anomaly.enabled and _nonfinite(gi.data if create else gi):
             raise RuntimeError(
                 f"Function '{op.name}' returned nan or inf values in its gradient for input "
                 f"{i} during backward.{_where_made(node)}"
             )
-        # A fresh array from the rule may be added into in place later; a passed-through
-        # one (the upstream gradient itself, a view, a user's array) must not.
-        owned = (
-            not create
-            and op.owns_grads
-            and type(gi) is np.ndarray
-            and gi.base is None
-            and gi is not g
-            and all(gi is not other for other in grads[:i])
-        )
-        _add_into(pending, e, gi, owned, create)
+        # A fresh array from a built-in rule may be added into in place later; the
+        # upstream gradient passed through, a view, or a user's array must not be.
+        fresh = owns and gi.base is None and gi is not g and (i == 0 or gi is not grads[0])
+        if type(e) is not Node:
+            _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
+            continue
+        prev = pending.get(e)
+        if prev is None:
+            pending[e] = gi
+            heappush(heap, (-e.seq, e))
+            if fresh:
+                owned.add(e)
+        elif create:
+            pending[e] = prev + gi
+        elif e in owned:
+            np.add(prev, gi, out=prev)
+        else:
+            total = prev + gi  # a fresh buffer: later contributions go in place
+            pending[e] = total if type(total) is np.ndarray else np.asarray(total)
+            owned.add(e)
 
     if not retain:
         node.inputs = None
         node.datas = None
         node.out = None
-        op.release(node)
+        if op.keeps_state:
+            op.release(node)
 
 
-def _accumulate_leaf(leaf: Any, slot: _Grad, create: bool, Tensor) -> None:  # noqa: ANN001, N803
-    g = slot.value
+def _coerce(gi: Any, create: bool) -> Any:
+    from .tensor import Tensor
+
+    if create:
+        return _as_tensor(gi)
+    if isinstance(gi, Tensor):
+        return gi.data
+    return np.asarray(gi)  # NumPy scalars from 0-d arithmetic, Python numbers
+
+
+def _unbroadcast_for(op: Any, i: int, gi: Any, shape: tuple) -> Any:
+    try:
+        return unbroadcast(gi, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"'{op.name}' backward returned a gradient of shape {tuple(gi.shape)} for input "
+            f"{i} of shape {shape}"
+        ) from None
+
+
+def _cast_for(op: Any, i: int, gi: Any, dtype: np.dtype) -> Any:
+    if gi.dtype.kind not in "fciub":
+        raise RuntimeError(
+            f"'{op.name}' backward returned a gradient of dtype {gi.dtype} for input {i} of "
+            f"dtype {dtype}"
+        )
+    return gi.astype(dtype)
+
+
+def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
+    from .tensor import Tensor
+
     if create:
         g = _as_tensor(g)
         leaf.grad = g if leaf.grad is None else leaf.grad + g
@@ -426,19 +468,18 @@ def _accumulate_leaf(leaf: Any, slot: _Grad, create: bool, Tensor) -> None:  # n
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
     if leaf.grad is None:
-        arr = g if (slot.owned and type(g) is np.ndarray) else np.array(g, copy=True)
+        arr = g if (is_owned and type(g) is np.ndarray) else np.array(g, copy=True)
         leaf.grad = Tensor(arr)
+    elif leaf.grad._node is not None or not leaf.grad.data.flags.writeable:
+        leaf.grad = Tensor(leaf.grad.data + g)
     else:
         if leaf.grad.shape != leaf.shape:
             raise RuntimeError(
                 f"cannot accumulate a gradient of shape {leaf.shape} into .grad of shape "
                 f"{leaf.grad.shape}"
             )
-        if leaf.grad._node is not None or not leaf.grad.data.flags.writeable:
-            leaf.grad = Tensor(leaf.grad.data + g)
-        else:
-            leaf.grad.data += g
-            leaf.grad._version[0] += 1
+        leaf.grad.data += g
+        leaf.grad._version[0] += 1
 
 
 def record_trace(node: Node) -> None:

@@ -49,6 +49,8 @@ class _FunctionOp:
         self.owns_grads = False  # a user's backward may hand back arrays it keeps elsewhere
         self.differentiable = True
 
+    keeps_state = True  # the ctx holds what the user saved: freed after backward
+
     def fwd(self, *args: Any) -> np.ndarray:
         """Run the user's forward again (used by gradcheck to localise a wrong rule)."""
         ctx = FunctionCtx(len(args), self.ctx.needs_input_grad)

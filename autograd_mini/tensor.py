@@ -226,7 +226,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor after backward."""
         if self._node is not None:
-            _retained[self._node] = self
+            self._node.retain = weakref.ref(self)
 
     def backward(
         self,
@@ -722,10 +722,6 @@ class BackwardShapeError(ValueError, RuntimeError):
     """backward() without `gradient` on an output with more than one element."""
 
 
-# Non-leaf tensors whose .grad backward should fill (see retain_grad); weak, so no leak.
-_retained: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-
-
 # --------------------------------------------------------------------------- ops
 
 
@@ -740,6 +736,7 @@ class Op:
     """
 
     __slots__ = ("name", "fwd", "rules", "saves_ans", "view", "differentiable", "owns_grads")
+    keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
     def __init__(
         self,
@@ -751,7 +748,7 @@ class Op:
     ) -> None:
         self.name = name
         self.fwd = fwd
-        self.rules = rules
+        self.rules = tuple(rules) if isinstance(rules, list | tuple) else rules
         self.saves_ans = saves_ans
         self.view = view
         self.differentiable = rules is not None
@@ -763,28 +760,26 @@ class Op:
                 return apply(self, args, attrs or None)
         return self.fwd(*args, **attrs)
 
-    def vjp(self, g: Any, ans: Any, args: tuple, attrs: dict | None, edges: tuple) -> list:
+    def vjp(self, g: Any, ans: Any, args: tuple, attrs: dict | None, edges: tuple) -> Sequence:
         """One gradient per input (None where `edges` says none is needed)."""
         rules = self.rules
-        if callable(rules):  # variadic ops: one rule taking the input's index first
-            if attrs:
-                return [
-                    rules(i, g, ans, *args, **attrs) if e is not None else None
-                    for i, e in enumerate(edges)
-                ]
-            return [rules(i, g, ans, *args) if e is not None else None for i, e in enumerate(edges)]
-        out = []
-        for rule, e in zip(rules, edges):
-            if e is None or rule is None:
-                out.append(None)
-            elif attrs:
-                out.append(rule(g, ans, *args, **attrs))
-            else:
-                out.append(rule(g, ans, *args))
-        return out
-
-    def release(self, node: Node) -> None:
-        """Free what the node keeps for backward (built-in ops keep nothing extra)."""
+        if type(rules) is not tuple:  # variadic ops: one rule taking the input's index first
+            kw = attrs or {}
+            return [
+                rules(i, g, ans, *args, **kw) if e is not None else None
+                for i, e in enumerate(edges)
+            ]
+        if attrs:
+            return [
+                rule(g, ans, *args, **attrs) if (e is not None and rule is not None) else None
+                for rule, e in zip(rules, edges)
+            ]
+        if len(rules) == 1:  # the common unary case, without the loop
+            return (rules[0](g, ans, args[0]),)
+        return [
+            rule(g, ans, *args) if (e is not None and rule is not None) else None
+            for rule, e in zip(rules, edges)
+        ]
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -808,15 +803,29 @@ def _op_error(op: Op, args: tuple, e: Exception) -> Exception:
 
 def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     """Run `op` forward on the arrays inside `args` and record it if a gradient is needed."""
-    datas = []
-    record = False
-    for a in args:
+    # The per-op path: one- and two-argument calls (nearly all of them) are unrolled.
+    n = len(args)
+    if n == 2:
+        a, b = args
         if isinstance(a, Tensor):
-            datas.append(a.data)
-            if a._rg:
-                record = True
+            da, ra = a.data, a._rg
         else:
-            datas.append(a)
+            da, ra = a, False
+        if isinstance(b, Tensor):
+            db, rb = b.data, b._rg
+        else:
+            db, rb = b, False
+        datas: tuple = (da, db)
+        record = ra or rb
+    elif n == 1:
+        a = args[0]
+        if isinstance(a, Tensor):
+            datas, record = (a.data,), a._rg
+        else:
+            datas, record = (a,), False
+    else:
+        datas = tuple([x.data if isinstance(x, Tensor) else x for x in args])
+        record = any([x._rg for x in args if isinstance(x, Tensor)])
     try:
         out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
     except (ValueError, TypeError, IndexError) as e:
@@ -826,29 +835,43 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     t = Tensor.__new__(Tensor)
     t.data = out
     t.grad = None
-    t._base = None
     if _Anomaly.enabled:
         _check_forward(op, datas, out)
-    if record and _state.enabled and op.differentiable:
-        edges = []
-        versions = []
-        for a in args:
+    # Integer and bool results (comparisons, casts to int) never carry a gradient.
+    if record and _state.enabled and op.differentiable and out.dtype.kind in "fc":
+        if n == 2:
             if isinstance(a, Tensor):
-                versions.append(a._version[0])
-                edges.append(a._node if a._node is not None else (a if a._rg else None))
+                ea = a._node or (a if ra else None)
+                va = a._version[0]
             else:
-                versions.append(None)
-                edges.append(None)
-        if op.view:
-            t._version = args[0]._version
-            t._base = args[0]
+                ea = va = None
+            if isinstance(b, Tensor):
+                eb = b._node or (b if rb else None)
+                vb = b._version[0]
+            else:
+                eb = vb = None
+            edges: tuple = (ea, eb)
+            versions: tuple = (va, vb)
+        elif n == 1:
+            edges, versions = (a._node or a,), (a._version[0],)
         else:
-            t._version = [0]
+            edges = tuple(
+                [
+                    (x._node or (x if x._rg else None)) if isinstance(x, Tensor) else None
+                    for x in args
+                ]
+            )
+            versions = tuple([x._version[0] if isinstance(x, Tensor) else None for x in args])
+        if op.view:
+            base = args[0]
+            t._version, t._base = base._version, base
+        else:
+            t._version, t._base = [0], None
         node = Node(
             op,
             args,
             datas,
-            tuple(edges),
+            edges,
             versions,
             (out, t._version, t._version[0]) if op.saves_ans else None,
             attrs,
@@ -860,6 +883,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     else:
         t._node = None
         t._rg = False
+        t._base = None
         t._version = args[0]._version if (op.view and isinstance(args[0], Tensor)) else [0]
     return t
 
