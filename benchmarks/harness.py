@@ -106,7 +106,7 @@ class CaseResult:
 
     def ratio(self, peer: str, metric: str = "time") -> float:
         """Median of `peer` over the median of the base peer."""
-        if self.base is None or peer not in self.runs:
+        if self.base not in self.runs or peer not in self.runs:
             return math.nan
         den = self.median(self.base, metric)
         return self.median(peer, metric) / den if den > 0 else math.nan
