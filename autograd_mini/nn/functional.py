@@ -84,18 +84,20 @@ def _check_same_shape(name: str, x: Tensor, target: Any) -> None:
 def _log1p(y: Tensor) -> Tensor:
     """log(1 + y) for y >= -1, accurate when |y| is tiny (-inf at y = -1)."""
     # Goldberg's trick: with u = 1 ⊕ y (rounded), log(1 + y) = log(u)·y / (u - 1), and
-    # log(1 + y) = y when u rounds to 1. The factor y / (u - 1) only undoes the rounding of u;
-    # it is exactly 1 in real arithmetic, so it enters as a constant and the gradient is
-    # c / u = 1 / (1 + y). `safe` keeps log away from 0 so no branch makes a NaN gradient.
+    # log(1 + y) = y when u rounds to 1. The correction log(u)·(y / (u - 1) - 1) only undoes
+    # the rounding of u; it is 0 in real arithmetic, so it is added as a constant and the
+    # gradient is that of log(u): 1/u, within an ulp of 1/(1 + y). The `where`s keep log away
+    # from 0 so that no branch, selected or not, makes a NaN gradient.
     u = 1 + y
     ud, yd = u.data, y.data
     exact = ud == 1
     pos = ud > 0
+    plain = exact | ~pos
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(exact | ~pos, 1.0, yd / np.where(exact | ~pos, 1.0, ud - 1))
-    c = c.astype(yd.dtype, copy=False)
-    safe = where(pos, u, 1.0)
-    return where(exact, y, where(pos, log(safe) * c, -np.inf))
+        lu = np.log(np.where(pos, ud, 1.0))
+        corr = np.where(plain, 0.0, lu * (yd / np.where(plain, 1.0, ud - 1) - 1))
+    lg = log(where(pos, u, 1.0)) + corr.astype(yd.dtype, copy=False)
+    return where(exact, y, where(pos, lg, -np.inf))
 
 
 def _shifted(x: Tensor, axis: int) -> Tensor:
@@ -350,6 +352,14 @@ def binary_cross_entropy(
     log_1mx = _log1p(-x)
     log_1mx = where(log_1mx.data > -100, log_1mx, -100.0)
     loss = (target - 1) * log_1mx - target * log_x
+    # torch's gradient is (x - t) / max(x·(1 - x), 1e-12): the derivative of the loss, except
+    # within 1e-12 of 0 or 1 where the cap keeps it finite. There use torch's value: the term
+    # g·(x - x.detach()) is 0 but carries the gradient g.
+    edge = xd * (1 - xd) < 1e-12
+    if edge.any():
+        g = (xd - td) / np.maximum(xd * (1 - xd), 1e-12)
+        capped = (target - 1) * log_1mx.detach() - target * log_x.detach() + g * (x - x.detach())
+        loss = where(edge, capped, loss)
     if weight is not None:
         loss = loss * _like("binary_cross_entropy", x, weight)
     return _reduce(loss, reduction)
