@@ -286,6 +286,10 @@ def _save_plot(path: str, history: dict[str, list[float]]) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, format=ext)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
