@@ -8,89 +8,158 @@ walk the graph from the output, and add `local × upstream` into each input. Pla
 
 from __future__ import annotations
 
+import itertools
 import math
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
-from .engine import toposort
-
 _Number = (int, float, np.number)
+
+
+_sequence = itertools.count()
+_new = object.__new__
+
+
+def _made(
+    data: float, op: str, a: Value, da: float, b: Value | None = None, db: float = 0.0
+) -> Value:
+    """A Value computed by `op` from `a` (and `b`), with local derivatives `da` (and `db`)."""
+    v = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v._a = a
+    v._da = da
+    v._b = b
+    v._db = db
+    v._op = op
+    v._seq = next(_sequence)
+    return v
 
 
 class Value:
     """A scalar that remembers how it was computed and collects d(output)/d(self) in `.grad`."""
 
-    __slots__ = ("data", "grad", "_prev", "_local", "_op", "_g", "label", "__weakref__")
+    # An op has at most two inputs, kept in slots rather than tuples: one allocation per
+    # node keeps the cyclic garbage collector's work (most of micrograd's time) small.
+    __slots__ = (
+        "data",
+        "grad",
+        "_a",
+        "_da",
+        "_b",
+        "_db",
+        "_op",
+        "_g",
+        "_seq",
+        "_label",
+        "__weakref__",
+    )
 
-    def __init__(
-        self,
-        data: float,
-        _children: tuple = (),
-        _op: str = "",
-        _local: tuple = (),
-        label: str = "",
-    ) -> None:
+    def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
         if isinstance(data, Value):
             data = data.data
         self.data = data
         self.grad = 0.0
-        self._prev = tuple(_children)  # inputs of the op that made this value
-        self._local = _local or (0.0,) * len(self._prev)  # ∂self/∂input, one per input
+        kids = tuple(_children)
+        if len(kids) > 2:
+            raise ValueError(f"Value: an op has at most two inputs, got {len(kids)}")
+        self._a = kids[0] if kids else None  # inputs of the op that made this value
+        self._b = kids[1] if len(kids) > 1 else None
+        self._da = self._db = 0.0  # ∂self/∂input (set by the ops below)
         self._op = _op
         self._g = 0.0  # gradient reaching this node in the running backward pass
-        self.label = label
+        self._seq = next(_sequence)  # creation order: inputs are always older
+        if label:
+            self._label = label
+
+    @property
+    def label(self) -> str:
+        """A name for drawings (empty unless given)."""
+        return getattr(self, "_label", "")
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = value
+
+    @property
+    def _prev(self) -> tuple:
+        """The inputs of the op that made this value (micrograd's name)."""
+        return tuple(c for c in (self._a, self._b) if c is not None)
+
+    @property
+    def _local(self) -> tuple:
+        """∂self/∂input for each of `_prev`."""
+        return (self._da, self._db)[: len(self._prev)]
 
     # arithmetic -------------------------------------------------------------------------
     def __add__(self, other: Any) -> Value:
-        if isinstance(other, Value):
-            return Value(self.data + other.data, (self, other), "+", (1.0, 1.0))
+        if isinstance(other, Value):  # _made, inlined: this and * are most of a model's ops
+            v = _new(Value)
+            v.data = self.data + other.data
+            v.grad = 0.0
+            v._a = self
+            v._da = 1.0
+            v._b = other
+            v._db = 1.0
+            v._op = "+"
+            v._seq = next(_sequence)
+            return v
         if isinstance(other, _Number):
-            return Value(self.data + other, (self,), "+", (1.0,))
+            return _made(self.data + other, "+", self, 1.0)
         return NotImplemented
 
     def __radd__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return Value(other + self.data, (self,), "+", (1.0,))
+            return _made(other + self.data, "+", self, 1.0)
         return NotImplemented
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
-            return Value(self.data - other.data, (self, other), "-", (1.0, -1.0))
+            return _made(self.data - other.data, "-", self, 1.0, other, -1.0)
         if isinstance(other, _Number):
-            return Value(self.data - other, (self,), "-", (1.0,))
+            return _made(self.data - other, "-", self, 1.0)
         return NotImplemented
 
     def __rsub__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return Value(other - self.data, (self,), "-", (-1.0,))
+            return _made(other - self.data, "-", self, -1.0)
         return NotImplemented
 
     def __mul__(self, other: Any) -> Value:
         if isinstance(other, Value):
-            return Value(self.data * other.data, (self, other), "*", (other.data, self.data))
+            v = _new(Value)
+            v.data = self.data * other.data
+            v.grad = 0.0
+            v._a = self
+            v._da = other.data
+            v._b = other
+            v._db = self.data
+            v._op = "*"
+            v._seq = next(_sequence)
+            return v
         if isinstance(other, _Number):
-            return Value(self.data * other, (self,), "*", (other,))
+            return _made(self.data * other, "*", self, other)
         return NotImplemented
 
     def __rmul__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return Value(other * self.data, (self,), "*", (other,))
+            return _made(other * self.data, "*", self, other)
         return NotImplemented
 
     def __truediv__(self, other: Any) -> Value:
         if isinstance(other, Value):
             x, y = self.data, other.data
-            return Value(x / y, (self, other), "/", (1.0 / y, -x / (y * y)))
+            return _made(x / y, "/", self, 1.0 / y, other, -x / (y * y))
         if isinstance(other, _Number):
-            return Value(self.data / other, (self,), "/", (1.0 / other,))
+            return _made(self.data / other, "/", self, 1.0 / other)
         return NotImplemented
 
     def __rtruediv__(self, other: Any) -> Value:
         if isinstance(other, _Number):
             x = self.data
-            return Value(other / x, (self,), "/", (-other / (x * x),))
+            return _made(other / x, "/", self, -other / (x * x))
         return NotImplemented
 
     def __pow__(self, other: Any) -> Value:
@@ -98,13 +167,13 @@ class Value:
         if isinstance(other, _Number):
             # The power rule: d/dx xⁿ = n·xⁿ⁻¹.
             local = other * x ** (other - 1) if other != 0 else 0.0
-            return Value(x**other, (self,), f"**{other}", (local,))
+            return _made(x**other, f"**{other}", self, local)
         if isinstance(other, Value):
             if x <= 0:
                 raise ValueError(f"Value.__pow__: a Value exponent needs a positive base, got {x}")
             y = other.data
             out = x**y
-            return Value(out, (self, other), "**", (y * x ** (y - 1), out * math.log(x)))
+            return _made(out, "**", self, y * x ** (y - 1), other, out * math.log(x))
         return NotImplemented
 
     def __rpow__(self, other: Any) -> Value:
@@ -112,22 +181,22 @@ class Value:
             if other <= 0:
                 raise ValueError(f"Value.__rpow__: base {other} must be positive")
             out = other**self.data
-            return Value(out, (self,), "**", (out * math.log(other),))
+            return _made(out, "**", self, out * math.log(other))
         return NotImplemented
 
     def __neg__(self) -> Value:
-        return Value(-self.data, (self,), "neg", (-1.0,))
+        return _made(-self.data, "neg", self, -1.0)
 
     # functions ---------------------------------------------------------------------------
     def relu(self) -> Value:
         """max(x, 0); relu'(0) = 0."""
         x = self.data
-        return Value(x if x > 0 else 0.0, (self,), "ReLU", (1.0 if x > 0 else 0.0,))
+        return _made(x if x > 0 else 0.0, "ReLU", self, 1.0 if x > 0 else 0.0)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; tanh' = 1 - tanh²."""
         t = math.tanh(self.data)
-        return Value(t, (self,), "tanh", (1.0 - t * t,))
+        return _made(t, "tanh", self, 1.0 - t * t)
 
     def exp(self) -> Value:
         """e ** x; exp' = exp."""
@@ -135,14 +204,14 @@ class Value:
             e = math.exp(self.data)
         except OverflowError:
             e = math.inf
-        return Value(e, (self,), "exp", (e,))
+        return _made(e, "exp", self, e)
 
     def log(self) -> Value:
         """Natural logarithm; log' = 1/x."""
         x = self.data
         if x <= 0:
             raise ValueError(f"Value.log: the logarithm needs a positive number, got {x}")
-        return Value(math.log(x), (self,), "log", (1.0 / x,))
+        return _made(math.log(x), "log", self, 1.0 / x)
 
     def sigmoid(self) -> Value:
         """1 / (1 + e^-x); sigmoid' = sigmoid·(1 - sigmoid)."""
@@ -152,20 +221,37 @@ class Value:
         else:
             e = math.exp(x)
             s = e / (1.0 + e)
-        return Value(s, (self,), "sigmoid", (s * (1.0 - s),))
+        return _made(s, "sigmoid", self, s * (1.0 - s))
 
     # backward ----------------------------------------------------------------------------
     def backward(self) -> None:
         """Add d(self)/d(node) into `.grad` of every node self depends on (itself: 1.0)."""
-        order = toposort([self], _parents)  # self first, every node before its inputs
-        for v in order:
+        # Like the Tensor engine, run nodes from the newest down: each node's inputs are
+        # older than it, so every consumer has sent its share before a node runs.
+        order = [self]
+        seen = {self}
+        for v in order:  # grows while we walk: every node reachable from self
             v._g = 0.0
+            a = v._a
+            if a is not None:
+                if a not in seen:
+                    seen.add(a)
+                    order.append(a)
+                b = v._b
+                if b is not None and b not in seen:
+                    seen.add(b)
+                    order.append(b)
+        order.sort(key=_by_seq, reverse=True)
         self._g = 1.0
         for v in order:
             g = v._g
             v.grad += g
-            for child, local in zip(v._prev, v._local):
-                child._g += local * g  # the chain rule
+            a = v._a
+            if a is not None:
+                a._g += v._da * g  # the chain rule: local derivative × upstream gradient
+                b = v._b
+                if b is not None:
+                    b._g += v._db * g
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -174,4 +260,4 @@ class Value:
         return float(self.data)
 
 
-_parents = attrgetter("_prev")
+_by_seq = attrgetter("_seq")
