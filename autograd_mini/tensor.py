@@ -1020,7 +1020,9 @@ def _raw_index(idx: Any) -> Any:
     if isinstance(idx, Tensor):
         return idx.data
     if isinstance(idx, list):
-        return np.asarray([i.data if isinstance(i, Tensor) else i for i in idx])
+        arr = np.asarray([i.data if isinstance(i, Tensor) else i for i in idx])
+        # NumPy reads an empty list as an empty integer index, not a float array.
+        return arr.astype(np.intp) if arr.size == 0 else arr
     return idx
 
 
