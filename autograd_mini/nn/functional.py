@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
+# torch's binary_cross_entropy backward caps x·(1 - x) at its EPSILON, the float literal
+# 1e-12f, i.e. 1e-12 rounded to float32 (9.99999996e-13), in every dtype.
+_BCE_EPS = float(np.float32(1e-12))
 
 
 def _t(x: Any) -> Tensor:
@@ -107,7 +110,8 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
         return x
     m = np.max(xd, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(xd.dtype, copy=False)
-    return x - m
+    with np.errstate(over="ignore"):  # -1e308 - 1e308 is -inf: exp of it is the 0 we want
+        return x - m
 
 
 def _axis(name: str, x: Tensor, axis: Any, kw: dict) -> int:
@@ -352,12 +356,12 @@ def binary_cross_entropy(
     log_1mx = _log1p(-x)
     log_1mx = where(log_1mx.data > -100, log_1mx, -100.0)
     loss = (target - 1) * log_1mx - target * log_x
-    # torch's gradient is (x - t) / max(x·(1 - x), 1e-12): the derivative of the loss, except
-    # within 1e-12 of 0 or 1 where the cap keeps it finite. There use torch's value: the term
+    # torch's gradient is (x - t) / max(x·(1 - x), ε): the derivative of the loss, except
+    # within ε of 0 or 1 where the cap keeps it finite. There use torch's value: the term
     # g·(x - x.detach()) is 0 but carries the gradient g.
-    edge = xd * (1 - xd) < 1e-12
+    edge = xd * (1 - xd) < _BCE_EPS
     if edge.any():
-        g = (xd - td) / np.maximum(xd * (1 - xd), 1e-12)
+        g = (xd - td) / np.maximum(xd * (1 - xd), _BCE_EPS)
         capped = (target - 1) * log_1mx.detach() - target * log_x.detach() + g * (x - x.detach())
         loss = where(edge, capped, loss)
     if weight is not None:

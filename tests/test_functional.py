@@ -1,0 +1,565 @@
+"""Tests for ``autograd_mini.nn.functional``: activations and losses.
+
+Each function is checked against a closed form written directly in NumPy (values and
+gradients, including extreme logits), against central differences (first and second
+derivatives, via ``gradcheck``/``gradgradcheck``), and against ``torch.nn.functional``
+(float64, 1e-10 relative) in tests that are skipped when torch is not installed.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autograd_mini as ag
+from autograd_mini.gradcheck import gradcheck, gradgradcheck
+from autograd_mini.nn import functional as F
+
+REDUCTIONS = ["mean", "sum", "none"]
+RNG = np.random.default_rng(12345)
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+def ref_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def ref_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = np.exp(x - x.max(axis=axis, keepdims=True))
+    return z / z.sum(axis=axis, keepdims=True)
+
+
+def ref_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -x))  # accurate in both tails
+
+
+def ref_bce_logits(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # (1 - t)·x + log(1 + e^-x), rearranged per sign of x so nothing cancels when tiny
+    return np.where(x >= 0, (1 - t) * x, -t * x) + np.log1p(np.exp(-np.abs(x)))
+
+
+def ref_bce_logits_grad(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # sigmoid(x) - t, written as (1 - t) - sigmoid(-x) for x >= 0 so that t = 1 does not cancel
+    return np.where(x >= 0, (1 - t) - ref_sigmoid(-x), ref_sigmoid(x) - t)
+
+
+def reduce(v: np.ndarray, reduction: str) -> np.ndarray:
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](v)
+
+
+def grad_of(f, *arrays, wrt: int = 0, upstream=None):  # noqa: ANN001, ANN201
+    """Value and gradient of f with respect to arrays[wrt] (upstream gradient of ones)."""
+    ts = [ag.tensor(a, requires_grad=(i == wrt)) for i, a in enumerate(arrays)]
+    out = f(*ts)
+    out.backward(np.ones(out.shape) if upstream is None else upstream)
+    return out.data, ts[wrt].grad.data
+
+
+def assert_close(actual, expected, rtol: float = 1e-12, atol: float = 0.0) -> None:  # noqa: ANN001
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def test_relu_tanh_sigmoid_closed_forms() -> None:
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 40.0, -800.0])
+    v, g = grad_of(F.relu, x)
+    assert_close(v, np.maximum(x, 0))
+    assert_close(g, (x > 0).astype(float))  # relu'(0) = 0
+    v, g = grad_of(F.tanh, x)
+    assert_close(v, np.tanh(x))
+    assert_close(g, 1 - np.tanh(x) ** 2, atol=1e-300)
+    v, g = grad_of(F.sigmoid, x)
+    s = ref_sigmoid(x)
+    assert_close(v, s)
+    assert_close(g, s * (1 - s))
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
+
+
+def test_softmax_and_log_softmax_closed_forms() -> None:
+    x = RNG.standard_normal((4, 5)) * 3
+    for axis in (0, 1, -1):
+        assert_close(F.softmax(x, axis=axis).data, ref_softmax(x, axis))
+        assert_close(F.log_softmax(x, axis=axis).data, ref_log_softmax(x, axis))
+    assert_close(F.softmax(x, dim=0).data, ref_softmax(x, 0))  # the torch spelling
+    assert_close(F.softmax(x).data.sum(axis=-1), np.ones(4))
+    # gradient of sum(w * softmax): J^T w = s * (w - <s, w>)
+    w = RNG.standard_normal((4, 5))
+    _, g = grad_of(F.softmax, x, upstream=w)
+    s = ref_softmax(x)
+    assert_close(g, s * (w - (s * w).sum(-1, keepdims=True)), atol=1e-15)
+    _, g = grad_of(F.log_softmax, x, upstream=w)
+    assert_close(g, w - s * w.sum(-1, keepdims=True), atol=1e-15)
+
+
+def test_softmax_extreme_logits() -> None:
+    x = np.array([[1e4, 1e4 - 30, -1e4], [-1e4, -1e4, -1e4], [1e308, 0.0, -1e308]])
+    ls = F.log_softmax(x, axis=1).data
+    assert np.all(np.isfinite(ls[:2]))
+    # the largest logit's log-probability is -log(1 + e^-30) ≈ -9.4e-14, not rounded to 0:
+    # within an ulp of 1 of it, as torch computes it (log of the sum, not log1p)
+    assert ls[0, 0] < 0
+    assert_close(ls[0, 0], -np.log1p(np.exp(-30.0)), rtol=0, atol=2.3e-16)
+    assert_close(ls[0, 1], -30 - np.log1p(np.exp(-30.0)), rtol=1e-15)
+    assert ls[0, 2] == -2e4
+    assert_close(ls[1], np.full(3, -np.log(3)))
+    sm = F.softmax(x, axis=1).data
+    assert_close(sm[:2].sum(1), [1.0, 1.0])
+    assert sm[2, 0] == 1.0 and sm[2, 2] == 0.0
+    xt = ag.tensor(x[:2], requires_grad=True)
+    F.log_softmax(xt, axis=1)[:, 0].sum().backward()
+    assert np.all(np.isfinite(xt.grad.data))
+
+
+def test_softmax_axis_errors() -> None:
+    with pytest.raises(ValueError):
+        F.softmax(np.ones((2, 3)), axis=2)
+    with pytest.raises(ValueError, match="0-d"):
+        F.log_softmax(np.float64(1.0))
+    with pytest.raises(TypeError):
+        F.softmax(np.ones(3), axis=0, dim=0)
+
+
+# --------------------------------------------------------------------------- mse
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_mse_loss_closed_form(reduction: str) -> None:
+    x, t = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    v, g = grad_of(lambda a, b: F.mse_loss(a, b, reduction=reduction), x, t)
+    assert_close(v, reduce((x - t) ** 2, reduction))
+    n = x.size if reduction == "mean" else 1
+    assert_close(g, 2 * (x - t) / n)
+    _, gt = grad_of(lambda a, b: F.mse_loss(a, b, reduction=reduction), x, t, wrt=1)
+    assert_close(gt, -2 * (x - t) / n)
+
+
+def test_mse_loss_rejects_mismatched_shapes_and_bad_reduction() -> None:
+    with pytest.raises(ValueError, match=r"mse_loss: target shape \(3, 1\).*\(3,\)"):
+        F.mse_loss(np.ones(3), np.ones((3, 1)))
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(np.ones(3), np.ones(3), reduction="avg")
+
+
+# --------------------------------------------------------------------------- cross entropy
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_closed_form(reduction: str) -> None:
+    x = RNG.standard_normal((6, 4)) * 2
+    t = np.array([0, 3, 1, 1, 2, 0])
+    v, g = grad_of(lambda a: F.cross_entropy(a, t, reduction=reduction), x)
+    per = -ref_log_softmax(x)[np.arange(6), t]
+    assert_close(v, reduce(per, reduction))
+    onehot = np.eye(4)[t]
+    n = 6 if reduction == "mean" else 1
+    assert_close(g, (ref_softmax(x) - onehot) / n, atol=1e-16)
+
+
+def test_cross_entropy_extreme_logits_are_exact() -> None:
+    x = np.array([[1e4, 0.0], [1e4, 0.0], [1e4, 1e4 - 30], [-1e4, 1e4], [1e4, 1e4]])
+    t = np.array([0, 1, 0, 0, 1])
+    v, g = grad_of(lambda a: F.cross_entropy(a, t, reduction="none"), x)
+    expected = [0.0, 1e4, np.log1p(np.exp(-30.0)), 2e4, np.log(2)]
+    assert_close(v, expected, rtol=1e-14, atol=2.3e-16)
+    assert v[2] > 0  # a confident right answer still has a (tiny) positive loss
+    assert np.all(np.isfinite(g))
+    # gradient = softmax - onehot, per sample
+    assert_close(g[1], [1.0, -1.0])
+    assert_close(g[3], [-1.0, 1.0])
+    assert_close(g[4], [0.5, -0.5])
+    # softmax_1 = e^-30 exactly; softmax_0 - 1 cancels (in torch too): within an ulp of 1
+    assert_close(g[2, 1], np.exp(-30.0) / (1 + np.exp(-30.0)), rtol=1e-14)
+    assert_close(g[2, 0], -np.exp(-30.0), rtol=0, atol=2.3e-16)
+    mean = F.cross_entropy(x, t)
+    assert np.isfinite(mean.item())
+
+
+def test_cross_entropy_weight_ignore_index_and_label_smoothing() -> None:
+    x = RNG.standard_normal((5, 3))
+    t = np.array([2, -100, 0, 1, 2])
+    w = np.array([0.2, 1.0, 3.0])
+    lp = ref_log_softmax(x)
+    keep = t != -100
+    tk = t[keep]
+    nll = -lp[keep][np.arange(len(tk)), tk]
+    wt = w[tk]
+    assert_close(F.cross_entropy(x, t).item(), nll.mean())
+    assert_close(F.cross_entropy(x, t, weight=w).item(), (wt * nll).sum() / wt.sum())
+    assert_close(F.cross_entropy(x, t, weight=w, reduction="sum").item(), (wt * nll).sum())
+    none = F.cross_entropy(x, t, weight=w, reduction="none").data
+    assert none[1] == 0.0 and none.shape == (5,)
+    assert_close(none[keep], wt * nll)
+    t2 = np.array([2, 1, 0, 1, 2])
+    assert_close(F.cross_entropy(x, t2, ignore_index=2).item(), -lp[[1, 2, 3], [1, 0, 1]].mean())
+    eps = 0.1
+    smooth = -lp[keep].sum(1)
+    assert_close(
+        F.cross_entropy(x, t, label_smoothing=eps).item(),
+        (1 - eps) * nll.mean() + eps / 3 * smooth.mean(),
+    )
+    smooth_w = -(lp[keep] * w).sum(1)
+    assert_close(
+        F.cross_entropy(x, t, weight=w, label_smoothing=eps).item(),
+        (1 - eps) * (wt * nll).sum() / wt.sum() + eps / 3 * smooth_w.sum() / wt.sum(),
+    )
+
+
+def test_cross_entropy_probability_targets_and_other_shapes() -> None:
+    x = RNG.standard_normal((4, 3))
+    p = RNG.random((4, 3))
+    p /= p.sum(1, keepdims=True)
+    assert_close(F.cross_entropy(x, p).item(), -(p * ref_log_softmax(x)).sum(1).mean())
+    # a single unbatched sample: (C,) logits, a scalar target
+    assert_close(F.cross_entropy(x[0], np.int64(2)).item(), -ref_log_softmax(x[0])[2])
+    # classes on axis 1 with extra axes: (N, C, d)
+    x3 = RNG.standard_normal((2, 3, 4))
+    t3 = RNG.integers(0, 3, (2, 4))
+    lp3 = ref_log_softmax(x3, axis=1)
+    exp3 = -np.take_along_axis(lp3, t3[:, None, :], axis=1)[:, 0, :]
+    assert_close(F.cross_entropy(x3, t3, reduction="none").data, exp3)
+
+
+def test_cross_entropy_errors() -> None:
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="target value 4 is out of range for 4 classes"):
+        F.cross_entropy(x, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match="out of range"):
+        F.cross_entropy(x, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match=r"expected a target of shape \(3,\)"):
+        F.cross_entropy(x, np.array([[0, 1, 1]]))
+    with pytest.raises(TypeError, match="integer class indices"):
+        F.cross_entropy(x, np.array([True, False, True]))
+    with pytest.raises(TypeError, match="floating point"):
+        F.cross_entropy(np.zeros((3, 4), dtype=np.int64), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"weight must have shape \(4,\)"):
+        F.cross_entropy(x, np.array([0, 1, 2]), weight=np.ones(3))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        F.cross_entropy(x, np.array([0, 1, 2]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(x, np.array([0, 1, 2]), reduction="average")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 6), st.integers(2, 5)),
+        elements=st.floats(-1e4, 1e4, allow_nan=False),
+    ),
+    data=st.data(),
+)
+def test_cross_entropy_matches_closed_form_property(x: np.ndarray, data: st.DataObject) -> None:
+    n, c = x.shape
+    t = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    v, g = grad_of(lambda a: F.cross_entropy(a, t, reduction="sum"), x)
+    lp = ref_log_softmax(x)
+    assert np.isfinite(v) and np.all(np.isfinite(g))
+    assert_close(v, -lp[np.arange(n), t].sum(), rtol=1e-12, atol=1e-12)
+    assert_close(g, ref_softmax(x) - np.eye(c)[t], rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- binary cross entropy
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_closed_form(reduction: str) -> None:
+    x = RNG.uniform(0.05, 0.95, (3, 4))
+    t = RNG.random((3, 4))
+    v, g = grad_of(lambda a: F.binary_cross_entropy(a, t, reduction=reduction), x)
+    assert_close(v, reduce(-(t * np.log(x) + (1 - t) * np.log1p(-x)), reduction))
+    n = x.size if reduction == "mean" else 1
+    assert_close(g, (x - t) / (x * (1 - x)) / n, rtol=1e-10)
+    w = RNG.random(4)
+    weighted = F.binary_cross_entropy(x, t, weight=w, reduction=reduction).data
+    assert_close(weighted, reduce(-w * (t * np.log(x) + (1 - t) * np.log1p(-x)), reduction))
+
+
+def test_binary_cross_entropy_at_and_near_0_and_1() -> None:
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-10, 1 - 1e-10, 1e-20])
+    t = np.array([0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0])
+    v, g = grad_of(lambda a: F.binary_cross_entropy(a, t, reduction="none"), x)
+    # logs clamped at -100, as torch does: a certain wrong answer costs 100, not inf
+    expected = [0.0, 0.0, 100.0, 100.0, -np.log1p(-x[4]), -np.log(x[5]), 20 * np.log(10)]
+    assert_close(v, expected)
+    # torch's gradient (x - t) / max(x(1 - x), ε), ε = 1e-12 as a float32: finite at the ends
+    eps = float(np.float32(1e-12))
+    assert_close(g, (x - t) / np.maximum(x * (1 - x), eps), rtol=1e-10)
+    assert g[2] == -1 / eps and g[3] == 1 / eps
+
+
+def test_binary_cross_entropy_errors() -> None:
+    with pytest.raises(ValueError, match="input should be between 0 and 1"):
+        F.binary_cross_entropy(np.array([0.5, 1.5]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="input should be between 0 and 1"):
+        F.binary_cross_entropy(np.array([0.5, np.nan]), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="target should be between 0 and 1"):
+        F.binary_cross_entropy(np.array([0.5, 0.5]), np.array([0.0, 2.0]))
+    with pytest.raises(ValueError, match="target shape"):
+        F.binary_cross_entropy(np.array([0.5, 0.5]), np.array([[0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_closed_form(reduction: str) -> None:
+    x = RNG.standard_normal((3, 4)) * 4
+    t = RNG.random((3, 4))
+    v, g = grad_of(lambda a: F.binary_cross_entropy_with_logits(a, t, reduction=reduction), x)
+    assert_close(v, reduce(ref_bce_logits(x, t), reduction))
+    n = x.size if reduction == "mean" else 1
+    assert_close(g, ref_bce_logits_grad(x, t) / n, rtol=1e-12)
+
+
+def test_bce_with_logits_extreme_logits_are_accurate() -> None:
+    x = np.array([-1e4, -40.0, -20.0, 0.0, 0.0, 20.0, 40.0, 1e4, 1e4, -1e4, 745.0])
+    t = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    v, g = grad_of(lambda a: F.binary_cross_entropy_with_logits(a, t, reduction="none"), x)
+    # tiny losses (a confident, right answer) keep full relative precision, e.g. e^-40
+    assert_close(v, ref_bce_logits(x, t), rtol=1e-14)
+    assert v[1] > 0 and v[6] > 0 and v[0] == 0.0
+    assert v[8] == 1e4 and v[9] == 1e4
+    # the gradient is sigmoid(x) - t, also in the tails (x = 0: exactly 1/2 - t)
+    assert_close(g, ref_bce_logits_grad(x, t), rtol=1e-14)
+    assert g[3] == 0.5 and g[4] == -0.5
+
+
+def test_bce_with_logits_weight_and_pos_weight() -> None:
+    x = RNG.standard_normal((5, 3)) * 3
+    t = (RNG.random((5, 3)) > 0.5).astype(float)
+    pw = np.array([0.5, 2.0, 4.0])
+    w = RNG.random((5, 1))
+    lw = 1 + (pw - 1) * t
+    expected = w * ((1 - t) * x + lw * np.logaddexp(0.0, -x))
+    v, g = grad_of(
+        lambda a: F.binary_cross_entropy_with_logits(
+            a, t, weight=w, pos_weight=pw, reduction="none"
+        ),
+        x,
+    )
+    assert_close(v, expected)
+    assert_close(g, w * (lw * ref_sigmoid(x) - pw * t), rtol=1e-10, atol=1e-16)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e3, 1e3, allow_nan=False)),
+    data=st.data(),
+)
+def test_bce_with_logits_property(x: np.ndarray, data: st.DataObject) -> None:
+    t = data.draw(hnp.arrays(np.float64, x.shape, elements=st.floats(0, 1)))
+    v, g = grad_of(lambda a: F.binary_cross_entropy_with_logits(a, t, reduction="none"), x)
+    assert_close(v, ref_bce_logits(x, t), rtol=1e-12, atol=1e-300)
+    # sigmoid(x) - t cancels when the two are close: compare at the scale of the terms
+    assert_close(g, ref_bce_logits_grad(x, t), rtol=1e-12, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- finite differences
+
+
+def _check_first_and_second_order(f, *inputs) -> None:  # noqa: ANN001
+    assert gradcheck(f, inputs, eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert gradgradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_losses_against_finite_differences(reduction: str) -> None:
+    rng = np.random.default_rng(7)
+    x = ag.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    t_int = np.array([1, 0, 3])
+    t_prob = ag.tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
+    p = ag.tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
+    w = np.array([1.0, 0.5, 2.0, 1.5])
+    _check_first_and_second_order(lambda a: F.cross_entropy(a, t_int, reduction=reduction), x)
+    _check_first_and_second_order(
+        lambda a: F.cross_entropy(
+            a, np.array([1, -100, 3]), weight=w, label_smoothing=0.2, reduction=reduction
+        ),
+        x,
+    )
+    _check_first_and_second_order(
+        lambda a, b: F.cross_entropy(a, b / b.sum(1, keepdims=True), reduction=reduction),
+        x,
+        t_prob,
+    )
+    _check_first_and_second_order(lambda a, b: F.mse_loss(a, b, reduction=reduction), x, t_prob)
+    _check_first_and_second_order(
+        lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction), p, t_prob
+    )
+    _check_first_and_second_order(
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, pos_weight=np.array([1.0, 2.0, 0.5, 3.0]), reduction=reduction
+        ),
+        x,
+        t_prob,
+    )
+
+
+def test_activations_against_finite_differences() -> None:
+    x = ag.tensor(np.random.default_rng(8).standard_normal((3, 4)), requires_grad=True)
+    for f in (F.tanh, F.sigmoid, lambda a: F.softmax(a, axis=0), F.log_softmax):
+        _check_first_and_second_order(f, x)
+
+
+def test_float32_end_to_end() -> None:
+    x = ag.tensor(RNG.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    t = np.array([0, 2, 1, 1])
+    tp = RNG.random((4, 3)).astype(np.float32)
+    losses = [
+        F.cross_entropy(x, t),
+        F.mse_loss(x, tp),
+        F.binary_cross_entropy(F.sigmoid(x), tp),
+        F.binary_cross_entropy_with_logits(x, tp),
+        F.softmax(x).sum(),
+        F.log_softmax(x).sum(),
+    ]
+    for loss in losses:
+        assert loss.dtype == np.float32
+        x.grad = None
+        loss.backward()
+        assert x.grad.dtype == np.float32
+    assert_close(
+        F.cross_entropy(x, t).item(),
+        -ref_log_softmax(x.data.astype(np.float64))[np.arange(4), t].mean(),
+        rtol=1e-6,
+    )
+
+
+# --------------------------------------------------------------------------- vs torch
+
+
+def _torch_case(name: str):  # noqa: ANN202
+    """(make, inputs): make(functional namespace) -> f(*inputs, reduction) for one case."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    x = rng.standard_normal((6, 5)) * 3
+    t = rng.integers(0, 5, 6)
+    t_ign = np.where(t == 1, -100, t)
+    probs = rng.random((6, 5))
+    probs /= probs.sum(1, keepdims=True)
+    u = rng.uniform(0.02, 0.98, (6, 5))
+    tu = rng.random((6, 5))
+    w5 = rng.uniform(0.5, 2, 5)
+    cases = {
+        "cross_entropy": (lambda f: lambda a, r: f.cross_entropy(a, t, reduction=r), [x]),
+        "cross_entropy_ignore_weight_smooth": (
+            lambda f: (
+                lambda a, r: f.cross_entropy(a, t_ign, weight=w5, label_smoothing=0.15, reduction=r)
+            ),
+            [x],
+        ),
+        "cross_entropy_probs": (
+            lambda f: lambda a, p, r: f.cross_entropy(a, p, label_smoothing=0.1, reduction=r),
+            [x, probs],
+        ),
+        "cross_entropy_3d": (
+            lambda f: lambda a, r: f.cross_entropy(a, t[:4].reshape(2, 2), reduction=r),
+            [x[:2, :, None].repeat(2, axis=2)],
+        ),
+        "nll_loss": (lambda f: lambda a, r: f.nll_loss(a, t_ign, weight=w5, reduction=r), [x]),
+        "mse_loss": (lambda f: lambda a, b, r: f.mse_loss(a, b, reduction=r), [x, tu]),
+        "binary_cross_entropy": (
+            lambda f: lambda a, b, r: f.binary_cross_entropy(a, b, weight=w5, reduction=r),
+            [u, tu],
+        ),
+        "bce_with_logits": (
+            lambda f: lambda a, b, r: f.binary_cross_entropy_with_logits(a, b, reduction=r),
+            [x, tu],
+        ),
+        "bce_with_logits_weights": (
+            lambda f: (
+                lambda a, b, r: f.binary_cross_entropy_with_logits(
+                    a, b, weight=w5, pos_weight=w5[::-1].copy(), reduction=r
+                )
+            ),
+            [x, tu],
+        ),
+    }
+    return cases[name]
+
+
+TORCH_CASES = [
+    "cross_entropy",
+    "cross_entropy_ignore_weight_smooth",
+    "cross_entropy_probs",
+    "cross_entropy_3d",
+    "nll_loss",
+    "mse_loss",
+    "binary_cross_entropy",
+    "bce_with_logits",
+    "bce_with_logits_weights",
+]
+
+
+class _TorchNS:
+    """torch.nn.functional with NumPy constants (weights) turned into torch tensors."""
+
+    def __init__(self, torch) -> None:  # noqa: ANN001
+        self.torch = torch
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        f = getattr(self.torch.nn.functional, name)
+
+        def call(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+            conv = lambda v: self.torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+            return f(*[conv(a) for a in args], **{k: conv(v) for k, v in kw.items()})
+
+        return call
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", TORCH_CASES)
+def test_losses_match_torch(name: str, reduction: str) -> None:
+    torch = pytest.importorskip("torch")
+    make, arrays = _torch_case(name)
+    ours_f, theirs_f = make(F), make(_TorchNS(torch))
+    ours_in = [ag.tensor(a, requires_grad=True) for a in arrays]
+    theirs_in = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ours = ours_f(*ours_in, reduction)
+    theirs = theirs_f(*theirs_in, reduction)
+    assert ours.shape == tuple(theirs.shape)
+    assert_close(ours.data, theirs.detach().numpy(), rtol=1e-10)
+    up = np.random.default_rng(0).standard_normal(ours.shape)
+    ours.backward(up)
+    theirs.backward(torch.from_numpy(up))
+    for a, b in zip(ours_in, theirs_in):
+        # 1e-10 relative; the absolute floor only matters where the exact gradient is itself a
+        # difference of O(1) terms (e.g. softmax - onehot near 0) that each library rounds.
+        assert_close(a.grad.data, b.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "softmax", "log_softmax"])
+def test_activations_match_torch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal((4, 6)) * 5
+    x[0, :3] = [0.0, 1e4, -1e4]
+    kw = {"dim": 1} if "softmax" in name else {}
+    a = ag.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    ya = getattr(F, name)(a, **kw)
+    yb = getattr(torch.nn.functional, name)(b, **kw) if kw else getattr(torch, name)(b)
+    assert_close(ya.data, yb.detach().numpy(), rtol=1e-10)
+    up = np.random.default_rng(4).standard_normal(x.shape)
+    ya.backward(up)
+    yb.backward(torch.from_numpy(up))
+    assert_close(a.grad.data, b.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_binary_cross_entropy_boundaries_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    x = np.array([0.0, 1.0, 0.0, 1.0, 1e-20, 1e-13, 1 - 1e-13, 0.3])
+    t = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.3, 0.2, 0.7])
+    a = ag.tensor(x, requires_grad=True)
+    b = torch.tensor(x, requires_grad=True)
+    va = F.binary_cross_entropy(a, t, reduction="none")
+    vb = torch.nn.functional.binary_cross_entropy(b, torch.from_numpy(t), reduction="none")
+    assert_close(va.data, vb.detach().numpy(), rtol=1e-12)
+    va.sum().backward()
+    vb.sum().backward()
+    assert_close(a.grad.data, b.grad.numpy(), rtol=1e-10)
