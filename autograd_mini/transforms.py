@@ -100,14 +100,15 @@ def _prepare(args: tuple, nums: tuple, fname: str) -> tuple[list, list[Tensor]]:
     """The arguments to call `f` with, and the leaves standing for the differentiated ones."""
     call = list(args)
     leaves: list[Tensor] = []
-    seen: set = set()
+    counts: dict = {}
+    for a in args:
+        counts[id(a)] = counts.get(id(a), 0) + 1
     for i in nums:
         leaf = _leaf(args[i], fname, i)
-        if id(leaf) in seen:
-            # The same tensor at two positions: give each position its own node so each
-            # gets its own partial derivative, not the total one.
+        if leaf is args[i] and counts[id(leaf)] > 1:
+            # The same tensor at several positions: give this one its own node so it gets
+            # its own partial derivative, not the total one.
             leaf = ops.copy(leaf)
-        seen.add(id(leaf))
         call[i] = leaf
         leaves.append(leaf)
     return call, leaves
