@@ -1,0 +1,350 @@
+"""Tests for `autograd-mini train`: a tiny run in a subprocess, resume, errors, plot, accuracy.
+
+Most runs call ``autograd_mini.train.main(argv)`` in-process (no interpreter start-up); the
+subprocess tests check the real command line: exit codes, one-line errors, no tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+from autograd_mini import train
+
+ACC_LINE = re.compile(r"^test accuracy: (0\.\d{4}|1\.0000)$", re.M)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m autograd_mini train ARGS` in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "autograd_mini", "train", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:  # noqa: ANN001
+    """train.main(args) in-process: (exit code, stdout, stderr)."""
+    code = train.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("autograd-mini train: error:")
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_tiny_run_in_a_subprocess(tmp_path: Path) -> None:
+    out = tmp_path / "ck.npz"
+    res = run_cli("--epochs", "1", "--hidden", "16", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    m = ACC_LINE.search(res.stdout)
+    assert m is not None, res.stdout
+    assert float(m.group(1)) > 0.3  # one epoch of a 16-unit MLP is far above chance (0.1)
+    assert "epoch 1/1" in res.stderr and "Traceback" not in res.stderr
+    ckpt = ag.load(out)
+    assert ckpt["format"] == "autograd_mini.train" and ckpt["epoch"] == 1
+    assert ckpt["args"] == {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 32,
+        "epochs": 1,
+        "hidden": [16],
+        "seed": 0,
+    }
+    shapes = {k: v.shape for k, v in ckpt["model"].items()}
+    assert shapes == {"0.weight": (16, 64), "0.bias": (16,), "2.weight": (10, 16), "2.bias": (10,)}
+    assert set(ckpt["optimizer"]) == {"state", "param_groups"}
+    assert len(ckpt["history"]["loss"]) == 1
+    assert f"{ckpt['history']['test_accuracy'][0]:.4f}" == m.group(1)
+    # the model in the checkpoint is the model that was scored
+    model = ag.nn.MLP([64, 16, 10])
+    model.load_state_dict(ckpt["model"])
+    X_train, y_train, X_test, y_test, _ = train.digits_split()
+    assert f"{train.accuracy(model, X_test, y_test):.4f}" == m.group(1)
+
+
+def test_corrupt_checkpoint_gives_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 this is not really a zip file" * 10)
+    res = run_cli("--resume", str(bad), "--epochs", "1", cwd=tmp_path)
+    assert res.returncode == 1
+    assert_one_line_error(res.stderr, "--resume", "bad.npz")
+    assert res.stdout == ""
+
+
+def test_bad_flag_gives_a_one_line_error_in_a_subprocess(tmp_path: Path) -> None:
+    res = run_cli("--lr", "fast", cwd=tmp_path)
+    assert res.returncode == 2
+    assert_one_line_error(res.stderr, "--lr", "'fast'")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--lr", "-1"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--epochs", "1.5"], "--epochs"),
+        (["--hidden", "128,0"], "--hidden"),
+        (["--hidden", ""], "--hidden"),
+        (["--seed", "-3"], "--seed"),
+        (["--optimizer", "lbfgs"], "--optimizer"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_bad_flags(capsys, args: list[str], fragment: str) -> None:  # noqa: ANN001
+    code, out, err = run_main(capsys, *args)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, fragment)
+
+
+def test_help(capsys) -> None:  # noqa: ANN001
+    code, out, _ = run_main(capsys, "--help")
+    assert code == 0
+    for flag in ("--optimizer", "--lr", "--batch-size", "--epochs", "--hidden", "--seed"):
+        assert flag in out
+    assert "--out" in out and "--resume" in out and "--plot" in out
+
+
+def test_unwritable_out_is_reported_before_training(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    code, out, err = run_main(capsys, "--out", str(tmp_path / "missing" / "ck.npz"))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--out", "does not exist")
+    code, _, err = run_main(capsys, "--out", str(tmp_path))
+    assert code == 1
+    assert_one_line_error(err, "is a directory")
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _params(path: Path) -> dict[str, np.ndarray]:
+    return {k: v.data for k, v in ag.load(path)["model"].items()}
+
+
+def test_resume_continues_exactly(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    common = ["--hidden", "24", "--batch-size", "64", "--seed", "3"]
+    straight = tmp_path / "straight.npz"
+    code, out, _ = run_main(capsys, *common, "--epochs", "3", "--out", str(straight))
+    assert code == 0
+    acc_straight = ACC_LINE.search(out).group(1)
+
+    part = tmp_path / "part.npz"
+    code, _, _ = run_main(capsys, *common, "--epochs", "1", "--out", str(part))
+    assert code == 0 and ag.load(part)["epoch"] == 1
+    # the settings come from the checkpoint; --out defaults to the resumed file
+    code, out, err = run_main(capsys, "--resume", str(part), "--epochs", "3")
+    assert code == 0, err
+    assert "resuming" in err and "epoch 2/3" in err and "epoch 1/3" not in err
+    assert ACC_LINE.search(out).group(1) == acc_straight
+    resumed = ag.load(part)
+    assert resumed["epoch"] == 3 and resumed["args"]["hidden"] == [24]
+    # bit for bit the same as the uninterrupted run: parameters, optimizer state, history
+    a, b = _params(straight), _params(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    sa, sb = ag.load(straight), resumed
+    assert sa["history"] == sb["history"]
+    for i, st in sa["optimizer"]["state"].items():
+        for name, value in st.items():
+            np.testing.assert_array_equal(
+                np.asarray(value), np.asarray(sb["optimizer"]["state"][i][name])
+            )
+
+
+def test_resume_already_finished_only_evaluates(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "8", "--out", str(ck))
+    before = ck.read_bytes()
+    code, out, err = run_main(capsys, "--resume", str(ck), "--epochs", "1")
+    assert code == 0 and ACC_LINE.search(out)
+    assert "nothing to train" in err
+    assert ck.read_bytes() == before
+
+
+def test_resume_with_a_new_lr_and_conflicting_flags(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "8", "--optimizer", "sgd", "--out", str(ck))
+    assert ag.load(ck)["optimizer"]["param_groups"][0]["lr"] == 0.05
+    code, _, err = run_main(capsys, "--resume", str(ck), "--hidden", "16", "--epochs", "2")
+    assert code == 1
+    assert_one_line_error(err, "--hidden", "trained with --hidden 8")
+    code, _, err = run_main(capsys, "--resume", str(ck), "--optimizer", "adam", "--epochs", "2")
+    assert code == 1
+    assert_one_line_error(err, "--optimizer", "sgd")
+    code, _, err = run_main(capsys, "--resume", str(ck), "--lr", "0.01", "--epochs", "2")
+    assert code == 0, err
+    ckpt = ag.load(ck)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == 0.01 and ckpt["epoch"] == 2
+
+
+def _write_variant(tmp_path: Path, name: str, change) -> Path:  # noqa: ANN001
+    src = tmp_path / "good.npz"
+    if not src.exists():
+        train.main(["--epochs", "1", "--hidden", "8", "--out", str(src)])
+    state = ag.load(src)
+    change(state)
+    path = tmp_path / name
+    ag.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, change, fragment",
+    [
+        ("shape.npz", lambda s: s["model"].__setitem__("0.weight", np.zeros((9, 64))), "0.weight"),
+        ("missing.npz", lambda s: s["model"].pop("2.bias"), "2.bias"),
+        ("opt.npz", lambda s: s["optimizer"].__setitem__("param_groups", []), "does not fit"),
+        ("args.npz", lambda s: s["args"].__setitem__("hidden", "eight"), "hidden"),
+        ("bs.npz", lambda s: s["args"].__setitem__("batch_size", -4), "batch_size"),
+        ("optname.npz", lambda s: s["args"].__setitem__("optimizer", "lion"), "lion"),
+        ("nomodel.npz", lambda s: s.pop("model"), "not a checkpoint written by"),
+        ("version.npz", lambda s: s.__setitem__("version", 99), "version"),
+        ("hist.npz", lambda s: s.__setitem__("history", {"loss": ["x"]}), "does not fit"),
+    ],
+)
+def test_unusable_checkpoints(capsys, tmp_path: Path, name: str, change, fragment: str) -> None:  # noqa: ANN001
+    path = _write_variant(tmp_path, name, change)
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, fragment)
+
+
+def test_truncated_and_foreign_files(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    good = tmp_path / "good.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "8", "--out", str(good))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[: len(data) // 2])
+    code, _, err = run_main(capsys, "--resume", str(cut))
+    assert code == 1
+    assert_one_line_error(err, "cut.npz")
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.zeros(3))
+    code, _, err = run_main(capsys, "--resume", str(plain))
+    assert code == 1
+    assert_one_line_error(err, "plain.npz")
+    other = tmp_path / "other.npz"
+    ag.save({"weights": np.zeros(3)}, other)
+    code, _, err = run_main(capsys, "--resume", str(other))
+    assert code == 1
+    assert_one_line_error(err, "not a checkpoint written by")
+    code, _, err = run_main(capsys, "--resume", str(tmp_path / "nope.npz"))
+    assert code == 1
+    assert_one_line_error(err, "no such file")
+    assert zipfile.is_zipfile(good)
+
+
+def test_interrupt_keeps_the_last_finished_epoch(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    calls = []
+    real = train.accuracy
+
+    def flaky(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train, "accuracy", flaky)
+    ck = tmp_path / "ck.npz"
+    code, out, err = run_main(capsys, "--epochs", "5", "--hidden", "8", "--out", str(ck))
+    assert code == 130 and out == ""
+    assert "Traceback" not in err and "interrupted; epoch 1 is saved in" in err
+    assert ag.load(ck)["epoch"] == 1
+
+
+# --------------------------------------------------------------------------- progress, plot
+
+
+def test_plain_progress_lines_without_tqdm(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    code, _, err = run_main(capsys, "--epochs", "2", "--hidden", "8", "--out", str(tmp_path / "c"))
+    assert code == 0
+    lines = [ln for ln in err.splitlines() if ln.startswith("epoch")]
+    assert len(lines) == 2
+    assert re.match(r"epoch 1/2  loss \d+\.\d{4}  test accuracy 0\.\d{4}", lines[0])
+
+
+def test_tqdm_bar_with_running_loss_on_a_terminal(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    code, _, err = run_main(capsys, "--epochs", "1", "--hidden", "8", "--out", str(tmp_path / "c"))
+    assert code == 0
+    assert "train:" in err and "batch" in err and re.search(r"loss \d\.\d{4}", err)
+    assert "epoch 1/1" in err
+
+
+def test_plot_writes_an_image(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curve.png"
+    code, out, err = run_main(
+        capsys, "--epochs", "2", "--hidden", "8", "--out", str(tmp_path / "c"), "--plot", str(png)
+    )
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert f"plot: {png}" in out
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".plot-")]  # no temp file left
+    code, _, err = run_main(capsys, "--plot", str(tmp_path / "curve.xyz"))
+    assert code == 1
+    assert_one_line_error(err, "cannot write .xyz")
+
+
+def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    ck = tmp_path / "ck.npz"
+    code, out, err = run_main(capsys, "--plot", str(tmp_path / "c.png"), "--out", str(ck))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--plot needs matplotlib", "pip install matplotlib")
+    assert not ck.exists()  # reported before any training
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def test_trains_to_95_percent(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    code, out, _ = run_main(capsys, "--epochs", "4", "--out", str(tmp_path / "c.npz"))
+    assert code == 0
+    assert float(ACC_LINE.search(out).group(1)) >= 0.95
+
+
+def test_defaults_reach_97_percent(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)  # the default --out is checkpoint.npz in the working directory
+    code, out, _ = run_main(capsys)
+    assert code == 0
+    assert float(ACC_LINE.search(out).group(1)) >= 0.97
+    assert ag.load(tmp_path / "checkpoint.npz")["epoch"] == train.DEFAULTS["epochs"]
+
+
+def test_split_is_fixed_and_standardised() -> None:
+    X_train, y_train, X_test, y_test, stats = train.digits_split()
+    assert X_train.shape == (1437, 64) and X_test.shape == (360, 64)
+    again = train.digits_split()
+    np.testing.assert_array_equal(again[2], X_test)
+    np.testing.assert_allclose(X_train.mean(0), 0, atol=1e-12)
+    sd = X_train.std(0)
+    assert np.all((np.abs(sd - 1) < 1e-12) | (sd == 0))
+    # every digit appears in the held-out set
+    assert set(np.unique(y_test)) == set(range(10))
