@@ -224,11 +224,13 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
     lead = len(gshape) - len(shape)
     if lead < 0:
         raise ValueError(f"cannot unbroadcast gradient of shape {gshape} to {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
-    )
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
+    ones = tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    if not ones:  # only leading axes were added (a bias): one sum, a fresh array
+        g = g.sum(axis=tuple(range(lead)))
+        if g.shape != shape:
+            raise ValueError(f"cannot unbroadcast gradient of shape {gshape} to {shape}")
+        return g
+    g = g.sum(axis=tuple(range(lead)) + ones, keepdims=True)
     return g.reshape(shape)
 
 

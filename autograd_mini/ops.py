@@ -41,9 +41,7 @@ def variadic(name: str, fwd: Any, rule: Any) -> Op:
 
 def _kept(g: Any, shape: tuple, axis: Any) -> Any:
     """`g` reshaped as if the reduction over `axis` had kept its dims (so it broadcasts)."""
-    if axis is None:
-        return g.reshape((1,) * len(shape))
-    return g.reshape(tuple(1 if i in axis else s for i, s in enumerate(shape)))
+    return g.reshape(_kept_shape(shape, axis))
 
 
 def _count(shape: tuple, axis: Any) -> int:
@@ -134,22 +132,36 @@ def _is_basic_index(idx: Any) -> bool:
 
 
 def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    # log Σ eˣ = m + log Σ eˣ⁻ᵐ with m the max: no overflow, and exact for one dominant term.
     if x.size:
-        m = np.max(x, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) slices: no shift
+        m = x.max(axis=axis, keepdims=True)
+        if not np.isfinite(m).all():  # all -inf (or an inf) in a slice: no shift there
+            m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
     else:
-        m = np.zeros(tuple(1 if axis is None or i in axis else s for i, s in enumerate(x.shape)))
-        m = m.astype(x.dtype)
+        m = np.zeros(_kept_shape(x.shape, axis), dtype=x.dtype)
     with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    out += m
     if keepdims:
         return out
-    return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+    return out.reshape(()) if axis is None else out.squeeze(axis=axis)
+
+
+def _kept_shape(shape: tuple, axis: Any) -> tuple:
+    return tuple(1 if axis is None or i in axis else s for i, s in enumerate(shape))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # e^(-log(1 + e^-x)) = 1 / (1 + e^-x), without overflow for large |x|.
     return np.exp(-np.logaddexp(0, -x))
+
+
+def _expand_copy(x: np.ndarray, shape: tuple) -> np.ndarray:
+    # A fresh writeable array: cheaper than np.broadcast_to's Python layer for the small
+    # arrays of a backward pass, and the engine may add into it in place.
+    out = np.empty(shape, dtype=np.result_type(x))
+    out[...] = x
+    return out
 
 
 def _clip(x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
@@ -206,11 +218,11 @@ astype = primitive("astype", lambda x, dtype: x.astype(dtype),
 # reductions
 sum = primitive("sum", lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
                 lambda g, ans, x, axis=None, keepdims=False:
-                    expand(_kept(g, x.shape, axis), shape=x.shape))  # fmt: skip
+                    expand_copy(_kept(g, x.shape, axis), shape=x.shape))  # fmt: skip
 mean = primitive("mean", lambda x, axis=None, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
                  lambda g, ans, x, axis=None, keepdims=False:
-                     expand(_kept(g, x.shape, axis), shape=x.shape)
-                     * (1 / builtins.max(_count(x.shape, axis), 1)))  # fmt: skip
+                     expand_copy(_kept(g, x.shape, axis) / builtins.max(_count(x.shape, axis), 1),
+                                 shape=x.shape))  # fmt: skip
 max = primitive("max", lambda x, axis=None, keepdims=False: x.max(axis=axis, keepdims=keepdims),  # noqa: A001
                 _dmax, saves_ans=True)  # fmt: skip
 min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
@@ -228,7 +240,8 @@ transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       view=True)  # fmt: skip
 expand = primitive(
     "expand", lambda x, shape: np.broadcast_to(x, shape), lambda g, ans, x, shape: g, view=True
-)  # summed back by the engine
+)  # summed back by the engine; fmt: skip
+expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g)
 getitem = primitive("getitem", lambda x, idx: x[idx],
                     lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
                     view=True)  # fmt: skip

@@ -433,23 +433,16 @@ class Tensor:
             return self
         out = self.data
         try:
-            shape = np.broadcast_shapes(out.shape, np.shape(o))
-        except ValueError:
-            raise ValueError(
-                f"{name}: cannot update a tensor of shape {out.shape} in place with an operand "
-                f"of shape {np.shape(o)}"
-            ) from None
-        if shape != out.shape:
-            raise ValueError(
-                f"{name}: the result would have shape {shape}, but the tensor updated in place "
-                f"has shape {out.shape}"
-            )
-        try:
             op.fwd(out, o, out=out, casting="same_kind")
         except TypeError as e:
             raise TypeError(
                 f"{name}: cannot update a tensor of dtype {out.dtype} in place with an operand "
                 f"of dtype {np.result_type(o)}: {e}"
+            ) from None
+        except ValueError:
+            raise ValueError(
+                f"{name}: cannot update a tensor of shape {out.shape} in place with an operand "
+                f"of shape {np.shape(o)} (the result must keep the tensor's shape)"
             ) from None
         self._version[0] += 1
         return self
