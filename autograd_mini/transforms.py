@@ -702,7 +702,7 @@ _BATCHED: dict[str, Callable] = {
     **dict.fromkeys(
         (
             "add sub mul div pow neg maximum minimum exp log sqrt sin cos tanh sigmoid relu "
-            "abs clip where copy astype expand"
+            "abs clip where copy astype expand expand_copy"
         ).split(),
         _bh_direct,
     ),
