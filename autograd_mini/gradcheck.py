@@ -708,6 +708,7 @@ def _build_catalogue() -> list[OpCase]:
         _case("index ellipsis newaxis", lambda a: a[..., None, 1], [(2, 3)]),
         _case("index array repeated", lambda a: a[[0, 2, 0]], [(3, 2)]),
         _case("index two arrays", lambda a: a[[0, 1, 1], [2, 0, 2]], [(2, 3)]),
+        _case("index arrays split by a slice", lambda a: a[[0, 1, 1], :, [1, 0, 1]], [(2, 3, 2)]),
         _case("index bool mask", lambda a: a[sel], [(2, 3)]),
         _case("index mixed slice array", lambda a: a[:, [1, 0, 1]], [(2, 3)]),
         _case("index tensor", lambda a: a[Tensor(np.array([2, 0]))], [(3,)]),

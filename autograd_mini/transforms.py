@@ -387,10 +387,12 @@ def _jacobian_of(out: Tensor, leaves: list, create: bool) -> list:
     biggest = max([out.data.size] + [leaf.data.size for leaf in leaves])
     step = max(1, min(m, _BATCH_ELEMENTS // max(biggest, 1)))
     parts: list[list] = [[] for _ in leaves]
-    eye = np.eye(m, dtype=out.dtype)
     with no_grad():
         for start in range(0, m, step):
-            rows = eye[start : start + step].reshape((-1,) + out.shape)
+            k = min(step, m - start)
+            rows = np.zeros((k, m), dtype=out.dtype)
+            rows[np.arange(k), start + np.arange(k)] = 1  # rows start.. of the identity
+            rows = rows.reshape((k,) + out.shape)
             res = batched_vjp([out], [rows], leaves)
             for k, (r, leaf) in enumerate(zip(res, leaves)):
                 if r is None:
