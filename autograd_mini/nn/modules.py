@@ -377,10 +377,13 @@ class _ModuleSequence(Module):
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
-            out = type(self).__new__(type(self))
+            # A slice of a Sequential (an MLP too) is a Sequential, of a ModuleList a ModuleList.
+            cls = Sequential if isinstance(self, Sequential) else ModuleList
+            out = cls.__new__(cls)
             _ModuleSequence.__init__(out)
             out._items = self._items[idx]
             out._names = None if self._names is None else self._names[idx]
+            out.training = self.training
             return out
         return self._items[idx]
 
