@@ -75,6 +75,8 @@ class Case:
     metrics: Callable[[str, dict], dict[str, float]] | None = None
     sampler: Callable[[str], Sample] | None = None  # set: every sample is a fresh process
     metric_units: dict[str, str] = field(default_factory=dict)
+    # Peers whose single call lasts seconds: one call per sample, at most this many samples.
+    max_samples: dict[str, int] = field(default_factory=dict)
     truth: str = "numpy-hand"
 
 
@@ -250,12 +252,14 @@ def run_case(
         run = res.runs.setdefault(name, PeerRun())
         if case.metrics is not None:  # the metrics came from the check run; keep one value
             run.metrics = {k: v[:1] for k, v in run.metrics.items()}
-        if case.sampler is None:
+        if case.sampler is None and name not in case.max_samples:
             run.inner = _calibrate(steps[name][0], min_time)
     for r in range(repeats):
         k = r % len(active) if active else 0
         for name in active[k:] + active[:k]:
             run = res.runs[name]
+            if len(run.times) >= case.max_samples.get(name, repeats):
+                continue
             if case.sampler is not None:
                 try:
                     s = case.sampler(name)
@@ -291,6 +295,13 @@ def fmt_time(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.3f} ms"
     return f"{seconds * 1e6:.2f} µs"
+
+
+def fmt_ratio(r: float) -> str:
+    """A ratio with three decimals, or three significant digits when it is tiny."""
+    if not math.isfinite(r):
+        return "-"
+    return f"{r:.3f}x" if r >= 0.01 else f"{r:.3g}x"
 
 
 def _fmt_num(v: float) -> str:
@@ -332,14 +343,14 @@ def table_rows(res: CaseResult) -> tuple[list[str], list[list[str]]]:
             fmt_time(med),
             fmt_time(min(run.times)),
             fmt_time(max(run.times)),
-            f"{res.ratio(name):.3f}x",
+            fmt_ratio(res.ratio(name)),
         ]
         if case.ops_per_call:
             row.append(f"{med / case.ops_per_call * 1e6:.2f}")
         for m in metrics:
             row.append(_fmt_num(res.median(name, m)) if m in run.metrics else "-")
             if m in case.targets:
-                row.append(f"{res.ratio(name, m):.3f}x" if m in run.metrics else "-")
+                row.append(fmt_ratio(res.ratio(name, m)) if m in run.metrics else "-")
         rows.append(row)
     return head, rows
 
@@ -365,6 +376,10 @@ def format_case(res: CaseResult) -> str:
         inner = ", ".join(f"{n} {r.inner}" for n, r in res.runs.items() if r.inner > 1)
         if inner:
             lines.append(f"  calls per sample: {inner}")
+        most = max(len(r.times) for r in res.runs.values())
+        fewer = ", ".join(f"{n} {len(r.times)}" for n, r in res.runs.items() if len(r.times) < most)
+        if fewer:
+            lines.append(f"  fewer samples (of {most}): {fewer}")
     if res.base is not None and res.base != case.reference:
         lines.append(f"  note: reference {case.reference} did not run; ratios are vs {res.base}")
     for metric, r, target, status in res.verdicts():
@@ -398,7 +413,7 @@ def format_summary(results: list[CaseResult]) -> str:
 def markdown(results: list[CaseResult], meta: dict) -> str:
     """Every case's table as Markdown, headed by machine, date, versions and threads."""
     out = [
-        f"- date: {meta['date']}",
+        f"- date: {meta['date']}, autograd_mini commit {meta.get('git') or 'unknown'}",
         f"- machine: {meta['machine']['cpu']} ({meta['machine']['cpus']} CPUs), "
         f"{meta['machine']['platform']}",
         f"- load average before / after: {meta['load_before']} / {meta['load_after']}",
@@ -570,10 +585,33 @@ def write_plot(path: str, results: list[CaseResult]) -> None:
     plt.close(fig)
 
 
+def git_revision() -> str | None:
+    """The checkout's commit (with "+dirty" when autograd_mini/ has local changes), if any."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        )
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "autograd_mini"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return None
+
+
 def meta_info(repeats: int, min_time: float, load_before: str) -> dict:
     """Date, machine, versions and thread settings of a run."""
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git": git_revision(),
         "machine": machine(),
         "load_before": load_before,
         "load_after": load_average(),

@@ -176,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
     load_before = harness.load_average()
     m = harness.machine()
     print(f"autograd-mini bench — {m['cpu']} ({m['cpus']} CPUs), {m['platform']}")
-    print(f"threads: {peers.threads()}   load average: {load_before}")
+    rev = harness.git_revision()
+    print(f"threads: {peers.threads()}   load average: {load_before}   commit: {rev}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in peers.versions().items()))
     absent = [p for p in peers.PEERS if peers.missing(p) and (only is None or p in only)]
     for p in absent:

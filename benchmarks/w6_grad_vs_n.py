@@ -168,6 +168,8 @@ def cases(tiny: bool = False) -> list[Case]:
                 atol=1e-14,
                 tolerances={"central-diff": (1e-5, 0.0)},
                 metrics=err,
+                # 2n evaluations of f: seconds per call at n = 10^4.
+                max_samples={"central-diff": 2} if n >= 10_000 else {},
                 not_applicable={"micrograd": "scalar Values only (W1, W7v)"},
             )
         )

@@ -4,8 +4,9 @@
 it on 0-d tensors, W7v on scalar Values (`ag.Value` vs micrograd, whose recursive
 topological sort needs a raised recursion limit). Every sample is a fresh process that
 imports its peer, warms up on a 100-op chain, then times build + backward + teardown of the
-chain; peak memory is the growth of the process's peak resident set (ru_maxrss) over that
-run — the same method for every peer, and one that sees C++ allocations too.
+chain. Peak memory is the process's peak resident set during that run minus its resident set
+before it (Linux: the peak is reset through /proc/self/clear_refs first; elsewhere the growth
+of ru_maxrss) — the same method for every peer, and one that sees C/C++ allocations too.
 """
 
 from __future__ import annotations
@@ -154,6 +155,25 @@ CHAINS: dict[str, dict[str, Callable[[int], tuple[float, float]]]] = {
 }
 
 
+def _proc_status_mb(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0  # kB
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak() -> bool:
+    """Reset the peak resident set (Linux: clear_refs 5); False where that is unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        _proc_status_mb("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
 def _max_rss_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / (1024.0 * 1024.0) if sys.platform == "darwin" else r / 1024.0
@@ -162,11 +182,21 @@ def _max_rss_mb() -> float:
 def _measure(fn: Callable[[int], tuple[float, float]], n: int) -> dict:
     fn(100)  # warm-up: imports and first-call paths are not what is measured
     gc.collect()
-    base = _max_rss_mb()
+    # Peak growth over the resident set before the chain. With the peak reset (Linux) this
+    # is exact; otherwise ru_maxrss can only show growth beyond the earlier peak.
+    exact = _reset_peak()
+    base = _proc_status_mb("VmRSS") if exact else _max_rss_mb()
     t0 = time.perf_counter()
     loss, grad = fn(n)  # the chain is freed when fn returns: teardown is timed too
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "mem_mb": _max_rss_mb() - base, "loss": loss, "grad": grad}
+    peak = _proc_status_mb("VmHWM") if exact else _max_rss_mb()
+    return {
+        "seconds": seconds,
+        "mem_mb": max(peak - base, 0.0),
+        "mem_method": "VmHWM - VmRSS (peak reset)" if exact else "ru_maxrss growth",
+        "loss": loss,
+        "grad": grad,
+    }
 
 
 def child_main(argv: list[str]) -> int:
