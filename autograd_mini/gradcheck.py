@@ -25,6 +25,7 @@ import numpy as np
 from . import engine, ops
 from .engine import Node, enable_grad, no_grad
 from .tensor import Op, Tensor
+from .transforms import node_arrays
 
 __all__ = [
     "CATALOGUE",
@@ -485,7 +486,7 @@ _FULL_JACOBIAN_LIMIT = 20_000
 
 def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
     """'' if the op's derivatives match, a description if not, None if it cannot be re-run."""
-    datas = node.datas
+    datas = node_arrays(node)
     if datas is None:
         return None
     op = node.op

@@ -477,6 +477,34 @@ def batched_vjp(roots: list, cotangents: list, targets: list) -> list:
     return results
 
 
+def node_arrays(node: Node) -> tuple | None:
+    """The raw arrays (and constants) a recorded op ran on; None once backward freed them."""
+    inputs = node.inputs
+    if inputs is None:
+        return None
+    return tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+
+
+def node_output(node: Node) -> Any:
+    """The output array a node kept for its rules (None if its rules do not need it)."""
+    if hasattr(node, "ans"):
+        return node.ans
+    out = getattr(node, "out", None)
+    return out[0] if out is not None else None
+
+
+def _output_changed(node: Node) -> tuple | None:
+    """(version now, version recorded) if the kept output was modified in place, else None."""
+    if hasattr(node, "ans_cell"):
+        if node.ans is not None and node.ans_cell[0] != node.ans_version:
+            return node.ans_cell[0], node.ans_version
+        return None
+    out = getattr(node, "out", None)
+    if out is not None and out[1][0] != out[2]:
+        return out[1][0], out[2]
+    return None
+
+
 def _check_node(node: Node) -> None:
     """The same graph-state checks the engine makes before running a node's rules."""
     name = node.op.name
@@ -493,12 +521,12 @@ def _check_node(node: Node) -> None:
                 f"in-place operation: input {i} of '{name}' is at version {x._version[0]}; "
                 f"expected version {v}"
             )
-    out = node.out
-    if out is not None and out[1][0] != out[2]:
+    changed = _output_changed(node)
+    if changed is not None:
         raise RuntimeError(
             f"one of the tensors needed for gradient computation has been modified by an "
-            f"in-place operation: the output of '{name}' is at version {out[1][0]}; expected "
-            f"version {out[2]}"
+            f"in-place operation: the output of '{name}' is at version {changed[0]}; expected "
+            f"version {changed[1]}"
         )
 
 
@@ -506,11 +534,11 @@ def _node_vjp_batched(node: Node, g: np.ndarray) -> list:
     """One batched gradient per input of `node` (None where no gradient is needed)."""
     _check_node(node)
     op = node.op
-    datas = node.datas
+    datas = node_arrays(node)
     B = g.shape[0]
     handler = _BATCHED.get(op.name) if _is_builtin(op) and B > 1 else None
     if handler is not None:
-        raw = handler(op, g, node.out[0] if node.out is not None else None, datas, node)
+        raw = handler(op, g, node_output(node), datas, node)
         if raw is not None:
             out = []
             for gi, e, x in zip(raw, node.edges, datas):
@@ -564,10 +592,11 @@ def _unbroadcast_batched(gi: Any, B: int, shape: tuple) -> np.ndarray | None:
 def _node_vjp_rows(node: Node, g: np.ndarray) -> list:
     """The reference: the node's rules run once per row of the batch, exactly as backward."""
     op = node.op
-    ans = node.out[0] if node.out is not None else None
+    ans = node_output(node)
+    datas = node_arrays(node)
     per_input: list[list | None] = [[] if e is not None else None for e in node.edges]
     for b in range(g.shape[0]):
-        grads = op.vjp(g[b], ans, node.datas, node.attrs, node.edges)
+        grads = op.vjp(g[b], ans, datas, node.attrs, node.edges)
         if len(grads) != len(node.edges):
             raise RuntimeError(
                 f"'{op.name}' backward returned {len(grads)} gradients, expected "
@@ -576,7 +605,7 @@ def _node_vjp_rows(node: Node, g: np.ndarray) -> list:
         for i, gi in enumerate(grads):
             if per_input[i] is None:
                 continue
-            x = node.datas[i]
+            x = datas[i]
             if gi is None:
                 gi = np.zeros(np.shape(x), getattr(x, "dtype", g.dtype))
             elif isinstance(gi, Tensor):

@@ -337,6 +337,19 @@ def test_jvp_matches_finite_differences_on_random_expressions(expr, seed):
     np.testing.assert_allclose(tout, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_jvp_through_a_0d_input_gathered_twice():
+    # Found by the random-expression test: the second (plain) backward of the double-vjp
+    # adds 0-d NumPy scalars together.
+    def f(x):
+        a = x.reshape(-1)[[0, 0, 0, 0]]
+        b = x.reshape(-1)[[0, 0, 0, 0]]
+        return (a @ b) * 0.18
+
+    out, t = jvp(f, (np.array(0.3),), (np.array(1.0),))
+    assert out == pytest.approx(0.18 * 4 * 0.09)
+    assert t == pytest.approx(0.18 * 8 * 0.3)
+
+
 def test_jvp_equals_jacobian_times_tangent_and_is_linear():
     x = RNG.standard_normal(4)
     W = RNG.standard_normal((3, 4))
