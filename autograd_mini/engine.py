@@ -155,6 +155,12 @@ def _where_made(node: Node) -> str:
 
 
 _sequence = itertools.count()
+_tensor_type: list = [type(None)]  # set by tensor.py: the engine walks Tensors it does not import
+
+
+def set_tensor_type(cls: type) -> None:
+    """Tell the engine which class is the Tensor (tensor.py calls this once)."""
+    _tensor_type[0] = cls
 
 
 class Node:
@@ -164,18 +170,21 @@ class Node:
     grad, whose `.grad` receives the gradient) or None (no gradient needed).
     """
 
+    # Few allocations per node: every object that holds references is one more thing for
+    # the cyclic garbage collector to walk while a graph is alive.
     __slots__ = (
-        "op", "inputs", "datas", "edges", "versions", "out", "attrs", "retain", "seq",
-        "__weakref__",
+        "op", "inputs", "edges", "versions", "ans", "ans_cell", "ans_version", "attrs",
+        "retain", "seq", "__weakref__",
     )  # fmt: skip
 
-    def __init__(self, op, inputs, datas, edges, versions, out, attrs) -> None:  # noqa: ANN001
+    def __init__(self, op, inputs, edges, versions, ans, ans_cell, attrs) -> None:  # noqa: ANN001
         self.op = op
         self.inputs = inputs  # the op's arguments (Tensors and constants); None once freed
-        self.datas = datas  # the same arguments as raw arrays / numbers
         self.edges = edges
         self.versions = versions  # version of each Tensor input when the op ran
-        self.out = out  # (output array, its version cell, version) if the rule needs it
+        self.ans = ans  # the output array, if the rule needs it
+        self.ans_cell = ans_cell  # the output's version counter, to notice in-place changes
+        self.ans_version = ans_cell[0] if ans_cell is not None else 0
         self.attrs = attrs  # keyword arguments of the op (axis, shape, ...) or None
         self.retain = None  # weakref to the output Tensor when it asked for retain_grad()
         # Creation order: every node is made after the nodes of its inputs, so running
@@ -186,6 +195,20 @@ class Node:
     def name(self) -> str:
         """The op's name, as errors and drawings show it."""
         return self.op.name
+
+    @property
+    def datas(self) -> tuple | None:
+        """The op's arguments as raw arrays and numbers (None once freed)."""
+        if self.inputs is None:
+            return None
+        return tuple([x.data if isinstance(x, _tensor_type[0]) else x for x in self.inputs])
+
+    @property
+    def out(self) -> tuple | None:
+        """(output array, its version counter, version when made), if the rule needs it."""
+        if self.ans is None:
+            return None
+        return (self.ans, self.ans_cell, self.ans_version)
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"
@@ -311,9 +334,8 @@ def _send_to_leaf(
 
 
 def _as_tensor(v: Any) -> Any:
-    from .tensor import Tensor
-
-    return v if isinstance(v, Tensor) else Tensor(np.asarray(v))
+    T = _tensor_type[0]
+    return v if isinstance(v, T) else T(np.asarray(v))
 
 
 def _describe(x: Any) -> str:
@@ -331,12 +353,12 @@ def _check_versions(node: Node) -> None:
                 f"in-place operation: input {i} of '{op.name}' ({_describe(x)}) is at version "
                 f"{x._version[0]}; expected version {v}.{_where_made(node)}"
             )
-    out = node.out
-    if out is not None and out[1][0] != out[2]:
+    if node.ans is not None and node.ans_cell[0] != node.ans_version:
         raise RuntimeError(
             f"one of the tensors needed for gradient computation has been modified by an "
-            f"in-place operation: the output of '{op.name}' ({_describe(out[0])}) is at "
-            f"version {out[1][0]}; expected version {out[2]}.{_where_made(node)}"
+            f"in-place operation: the output of '{op.name}' ({_describe(node.ans)}) is at "
+            f"version {node.ans_cell[0]}; expected version {node.ans_version}."
+            f"{_where_made(node)}"
         )
 
 
@@ -362,21 +384,21 @@ def _run_node(
     for x, v in zip(inputs, node.versions):
         if v is not None and x._version[0] != v:
             _check_versions(node)  # raises, naming the input
-    out = node.out
-    if out is not None and out[1][0] != out[2]:
+    ans = node.ans
+    if ans is not None and node.ans_cell[0] != node.ans_version:
         _check_versions(node)
 
     edges = node.edges
-    datas = node.datas
+    T = _tensor_type[0]
+    datas = tuple([x.data if isinstance(x, T) else x for x in inputs])
     if create:
         from .tensor import _make
 
         g = _as_tensor(g)
-        grads = op.vjp(
-            g, _make(out[0], node) if out is not None else None, inputs, node.attrs, edges
-        )
+        ans_t = _make(ans, node) if ans is not None else None
+        grads = op.vjp(g, ans_t, inputs, node.attrs, edges)
     else:
-        grads = op.vjp(g, out[0] if out is not None else None, datas, node.attrs, edges)
+        grads = op.vjp(g, ans, datas, node.attrs, edges)
     if len(grads) != len(edges):
         raise RuntimeError(
             f"'{op.name}' backward returned {len(grads)} gradients, expected {len(edges)} "
@@ -423,18 +445,15 @@ def _run_node(
 
     if not retain:
         node.inputs = None
-        node.datas = None
-        node.out = None
+        node.ans = None
         if op.keeps_state:
             op.release(node)
 
 
 def _coerce(gi: Any, create: bool) -> Any:
-    from .tensor import Tensor
-
     if create:
         return _as_tensor(gi)
-    if isinstance(gi, Tensor):
+    if isinstance(gi, _tensor_type[0]):
         return gi.data
     return np.asarray(gi)  # NumPy scalars from 0-d arithmetic, Python numbers
 
@@ -459,7 +478,7 @@ def _cast_for(op: Any, i: int, gi: Any, dtype: np.dtype) -> Any:
 
 
 def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
-    from .tensor import Tensor
+    Tensor = _tensor_type[0]  # noqa: N806
 
     if create:
         g = _as_tensor(g)

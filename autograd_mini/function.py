@@ -117,7 +117,7 @@ class Function:
                 for a, need in zip(args, needs)
             )
             versions = [a._version[0] if isinstance(a, Tensor) else None for a in args]
-            node = Node(op, args, datas, edges, versions, None, None)
+            node = Node(op, args, edges, versions, None, None, None)
             if _Anomaly.enabled:
                 engine.record_trace(node)
             t._node = node

@@ -711,6 +711,9 @@ class Tensor:
 
 # Backward of a non-scalar output without `gradient`: a shape problem (ValueError, as the
 # API classes errors) that PyTorch reports as a RuntimeError; either `except` catches it.
+engine.set_tensor_type(Tensor)
+
+
 class BackwardShapeError(ValueError, RuntimeError):
     """backward() without `gradient` on an output with more than one element."""
 
@@ -860,15 +863,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             t._version, t._base = base._version, base
         else:
             t._version, t._base = [0], None
-        node = Node(
-            op,
-            args,
-            datas,
-            edges,
-            versions,
-            (out, t._version, t._version[0]) if op.saves_ans else None,
-            attrs,
-        )
+        node = Node(op, args, edges, versions, out if op.saves_ans else None, t._version, attrs)
         if _Anomaly.enabled:
             engine.record_trace(node)
         t._node = node
@@ -885,7 +880,7 @@ def _make(data: np.ndarray, node: Node) -> Tensor:
     """A Tensor standing for `node`'s output (used when the backward pass is recorded)."""
     t = Tensor.__new__(Tensor)
     t.data, t.grad, t._rg, t._node = data, None, True, node
-    t._version, t._base = node.out[1] if node.out is not None else [0], None
+    t._version, t._base = node.ans_cell if node.ans is not None else [0], None
     return t
 
 
