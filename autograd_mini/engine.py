@@ -415,6 +415,8 @@ def _run_node(
             gi = _coerce(gi, create)
         if gi.shape != x.shape:
             gi = _unbroadcast_for(op, i, gi, x.shape)
+            if not create and type(gi) is not np.ndarray:
+                gi = np.asarray(gi)  # a full reduction gives a NumPy scalar
         if gi.dtype != x.dtype:
             gi = _cast_for(op, i, gi, x.dtype)
         if _Anomaly.enabled and _nonfinite(gi.data if create else gi):
