@@ -110,7 +110,33 @@ __all__ = [
     "zeros_like",
 ]
 
-from . import data, optim  # noqa: E402
+from . import data, nn, optim, viz  # noqa: E402
+from .gradcheck import (  # noqa: E402
+    GradcheckError,
+    gradcheck,
+    gradgradcheck,
+    numerical_grad,
+    numerical_jacobian,
+)
 from .serialization import load, save  # noqa: E402
+from .transforms import grad, hessian, jacobian, jvp, value_and_grad, vjp  # noqa: E402
 
-__all__ += ["data", "load", "optim", "save"]
+__all__ += [
+    "GradcheckError",
+    "data",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "hessian",
+    "jacobian",
+    "jvp",
+    "load",
+    "nn",
+    "numerical_grad",
+    "numerical_jacobian",
+    "optim",
+    "save",
+    "value_and_grad",
+    "viz",
+    "vjp",
+]
