@@ -445,10 +445,7 @@ def _nodes(outs: tuple) -> list[Node]:
     """The recorded nodes behind `outs`, inputs first (the order the forward ran them)."""
     roots = [o._node for o in outs if o._node is not None]
     order = engine.toposort(roots, _parents)
-    nodes = [n for n in reversed(order) if type(n) is Node]
-    if nodes and hasattr(nodes[0], "seq"):
-        nodes.sort(key=lambda n: n.seq)
-    return nodes
+    return sorted((n for n in order if type(n) is Node), key=lambda n: n.seq)
 
 
 def _localise(outs: tuple, eps: float, atol: float, rtol: float) -> list[str]:

@@ -487,21 +487,13 @@ def node_arrays(node: Node) -> tuple | None:
 
 def node_output(node: Node) -> Any:
     """The output array a node kept for its rules (None if its rules do not need it)."""
-    if hasattr(node, "ans"):
-        return node.ans
-    out = getattr(node, "out", None)
-    return out[0] if out is not None else None
+    return node.ans
 
 
 def _output_changed(node: Node) -> tuple | None:
     """(version now, version recorded) if the kept output was modified in place, else None."""
-    if hasattr(node, "ans_cell"):
-        if node.ans is not None and node.ans_cell[0] != node.ans_version:
-            return node.ans_cell[0], node.ans_version
-        return None
-    out = getattr(node, "out", None)
-    if out is not None and out[1][0] != out[2]:
-        return out[1][0], out[2]
+    if node.ans is not None and node.ans_cell[0] != node.ans_version:
+        return node.ans_cell[0], node.ans_version
     return None
 
 

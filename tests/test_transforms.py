@@ -389,3 +389,14 @@ def test_jvp_argument_errors():
 def test_jvp_of_constant_function_is_zero():
     out, t = jvp(lambda a: ag.tensor([1.0, 2.0]), (np.ones(3),), (np.ones(3),))
     np.testing.assert_array_equal(t, [0.0, 0.0])
+
+
+def test_public_names_are_exported():
+    import autograd_mini.gradcheck as gc_mod
+    import autograd_mini.transforms as tr_mod
+
+    for name in ("grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"):
+        assert getattr(ag, name) is getattr(tr_mod, name)
+    for name in ("numerical_grad", "numerical_jacobian", "gradcheck", "gradgradcheck"):
+        assert getattr(ag, name) is getattr(gc_mod, name)
+    assert ag.GradcheckError is gc_mod.GradcheckError
