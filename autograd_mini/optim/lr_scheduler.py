@@ -11,6 +11,7 @@ import functools
 import math
 import warnings
 import weakref
+from abc import ABC, abstractmethod
 from typing import Any
 
 from .optimizer import Optimizer
@@ -32,7 +33,7 @@ def _lrs(optimizer: Optimizer) -> list[float]:
     return [group["lr"] for group in optimizer.param_groups]
 
 
-class LRScheduler:
+class LRScheduler(ABC):
     """Base class of the schedulers: subclasses implement :meth:`get_lr`."""
 
     _get_lr_called_within_step: bool = False
@@ -106,9 +107,9 @@ class LRScheduler:
         """The learning rates set by the most recent :meth:`step`, one per group."""
         return self._last_lr
 
+    @abstractmethod
     def get_lr(self) -> list[float]:
         """The learning rates for the current ``last_epoch`` (chainable form)."""
-        raise NotImplementedError
 
     def _warn_get_lr_outside_step(self) -> None:
         """torch's warning for calling ``get_lr()`` directly instead of ``get_last_lr()``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -113,7 +114,7 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class of all optimizers (``torch.optim.Optimizer``'s interface)."""
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -209,7 +210,7 @@ class Optimizer:
         self.param_groups.append(param_group)
         self._init_new_group(param_group)
 
-    def _init_new_group(self, group: dict[str, Any]) -> None:
+    def _init_new_group(self, group: dict[str, Any]) -> None:  # noqa: B027
         """Hook for optimizers whose state is created eagerly (Adagrad); no-op by default."""
 
     # ------------------------------------------------------------------ stepping
@@ -232,9 +233,9 @@ class Optimizer:
                 else:  # e.g. a broadcast view: cannot be written, so replace it
                     p.grad.data = np.zeros(grad.shape, dtype=grad.dtype)
 
+    @abstractmethod
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; ``closure`` re-evaluates and returns the loss."""
-        raise NotImplementedError
 
     @staticmethod
     def _eval_closure(closure: Callable[[], Any] | None) -> Any:
@@ -325,7 +326,7 @@ class Optimizer:
         self.state = state
         self.param_groups = param_groups
 
-    def _restore_group(self, group: dict[str, Any]) -> None:
+    def _restore_group(self, group: dict[str, Any]) -> None:  # noqa: B027
         """Hook to normalise a loaded group's options (e.g. lists back to tuples)."""
 
     @staticmethod
