@@ -9,6 +9,7 @@ checks what each rule returned, and accumulates gradients of leaves.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import traceback
@@ -35,39 +36,9 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
-class set_grad_enabled:
-    """Context manager and decorator that turns graph recording on or off."""
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self.prev = _state.enabled
-        _state.enabled = self.mode  # like torch: takes effect when called, too
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        _state.enabled = self.prev
-
-    def __call__(self, fn: Callable) -> Callable:
-        _state.enabled = self.prev  # used as a decorator: undo the call-time switch
-        mode = self.mode
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = _state.enabled
-            _state.enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _state.enabled = prev
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        return wrapper
-
-
 class _GradMode:
+    """Context manager and decorator that sets grad mode to `mode` inside."""
+
     mode = True
 
     def __init__(self) -> None:
@@ -83,6 +54,7 @@ class _GradMode:
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
 
+        @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             prev = _state.enabled
             _state.enabled = mode
@@ -91,10 +63,24 @@ class _GradMode:
             finally:
                 _state.enabled = prev
 
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
         return wrapper
+
+
+class set_grad_enabled(_GradMode):
+    """Turn graph recording on or off: at once when called, or as a context/decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__()
+        self.mode = bool(mode)
+        self.prev.append(_state.enabled)  # like torch: the call itself switches the mode
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __call__(self, fn: Callable) -> Callable:
+        _state.enabled = self.prev.pop()  # used as a decorator: undo the call-time switch
+        return super().__call__(fn)
 
 
 class no_grad(_GradMode):
