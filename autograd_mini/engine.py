@@ -282,6 +282,7 @@ def backward(
             heappush(heap, (-key.seq, key))
 
     found: dict = {}  # gradients reaching non-leaf `inputs`
+    needed = _leading_to(list(pending), targets) if targets else None
     prev_mode = _state.enabled
     _state.enabled = create_graph  # rules record only when the backward itself is recorded
     try:
@@ -294,7 +295,8 @@ def backward(
                 kept = node.retain()
                 if kept is not None:
                     _accumulate_leaf(kept, g, False, create_graph)
-            _run_node(node, g, pending, owned, heap, retain_graph, create_graph, targets)
+            if needed is None or node in needed:  # with `inputs`, stop where none lies below
+                _run_node(node, g, pending, owned, heap, retain_graph, create_graph, targets)
     finally:
         _state.enabled = prev_mode
     if inputs is None:
@@ -307,6 +309,19 @@ def backward(
         for i in idxs:
             results[i] = g
     return results
+
+
+def _leading_to(start: list, targets: dict) -> set:
+    """The nodes with some target below them: the only ones worth running."""
+    needed: set = set()
+    for item in reversed(toposort([k for k in start if type(k) is Node], _edges_of)):
+        if any(e in targets or e in needed for e in _edges_of(item)):
+            needed.add(item)
+    return needed
+
+
+def _edges_of(item: Any) -> list:
+    return [e for e in item.edges if e is not None] if type(item) is Node else []
 
 
 def _send_to_leaf(

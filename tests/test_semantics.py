@@ -557,3 +557,14 @@ def test_tensor_copies_and_attributes():
     assert not d.requires_grad and np.shares_memory(d.data, x.data)
     with pytest.raises(ValueError, match="one element"):
         ag.ones(2).item()
+
+
+def test_gradient_for_a_non_leaf_input_stops_there():
+    x = leaf([1.0, 2.0])
+    h = x.exp()
+    (gh,) = engine.backward([(h * h).sum()], [np.ones(())], inputs=[h])
+    np.testing.assert_allclose(gh, 2 * np.exp([1.0, 2.0]))
+    assert x.grad is None
+    # The history below h was not run, so it was not freed: h can still be differentiated.
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.data, np.exp([1.0, 2.0]))
