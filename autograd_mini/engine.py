@@ -382,16 +382,42 @@ def _run_node(
             "saved arrays were freed by the first backward. Pass retain_graph=True to the "
             "first backward if you need to go through the graph again."
         )
-    for x, v in zip(inputs, node.versions):
-        if v is not None and x._version[0] != v:
+    # The raw arrays the rules need, checking on the way that no input changed in place
+    # (unrolled for the one- and two-input ops that are nearly all of a graph).
+    versions = node.versions
+    n = len(inputs)
+    if n == 2:
+        a, b = inputs
+        va, vb = versions
+        if va is None:
+            da = a
+        elif a._version[0] == va:
+            da = a.data
+        else:
             _check_versions(node)  # raises, naming the input
+        if vb is None:
+            db = b
+        elif b._version[0] == vb:
+            db = b.data
+        else:
+            _check_versions(node)
+        datas: tuple = (da, db)
+    elif n == 1 and versions[0] is not None:
+        a = inputs[0]
+        if a._version[0] != versions[0]:
+            _check_versions(node)
+        datas = (a.data,)
+    else:
+        for x, v in zip(inputs, versions):
+            if v is not None and x._version[0] != v:
+                _check_versions(node)
+        T = _tensor_type[0]
+        datas = tuple([x.data if isinstance(x, T) else x for x in inputs])
     ans = node.ans
     if ans is not None and node.ans_cell[0] != node.ans_version:
         _check_versions(node)
 
     edges = node.edges
-    T = _tensor_type[0]
-    datas = tuple([x.data if isinstance(x, T) else x for x in inputs])
     if create:
         from .tensor import _make
 

@@ -860,10 +860,27 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             versions = tuple([x._version[0] if isinstance(x, Tensor) else None for x in args])
         if op.view:
             base = args[0]
-            t._version, t._base = base._version, base
+            t._version = cell = base._version
+            t._base = base
         else:
-            t._version, t._base = [0], None
-        node = Node(op, args, edges, versions, out if op.saves_ans else None, t._version, attrs)
+            t._version = cell = [0]
+            t._base = None
+        # Node.__init__, inlined: this is the per-op path.
+        node = _new_node(Node)
+        node.op = op
+        node.inputs = args
+        node.edges = edges
+        node.versions = versions
+        node.attrs = attrs
+        node.retain = None
+        node.seq = _next_seq()
+        if op.saves_ans:
+            node.ans = out
+            node.ans_cell = cell
+            node.ans_version = cell[0]
+        else:
+            node.ans = node.ans_cell = None
+            node.ans_version = 0
         if _Anomaly.enabled:
             engine.record_trace(node)
         t._node = node
@@ -874,6 +891,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         t._base = None
         t._version = args[0]._version if (op.view and isinstance(args[0], Tensor)) else [0]
     return t
+
+
+_new_node = object.__new__
+_next_seq = engine._sequence.__next__
 
 
 def _make(data: np.ndarray, node: Node) -> Tensor:
