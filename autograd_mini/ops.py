@@ -151,6 +151,30 @@ def _kept_shape(shape: tuple, axis: Any) -> tuple:
     return tuple(1 if axis is None or i in axis else s for i, s in enumerate(shape))
 
 
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    # x minus its max along `axis`: softmax is shift invariant, and the shift keeps exp finite.
+    if not x.size:
+        return x.copy()
+    m = x.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf, whose exp is the 0 we want
+        return x - m
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    # (x - m) - log Σ e^(x - m): subtracting the small log-sum last keeps the largest
+    # log-probabilities accurate to the last bit.
+    z = _shifted(x, axis)
+    with np.errstate(divide="ignore"):
+        return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(_shifted(x, axis))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # e^(-log(1 + e^-x)) = 1 / (1 + e^-x), without overflow for large |x|.
     return np.exp(-np.logaddexp(0, -x))
@@ -227,6 +251,12 @@ max = primitive("max", lambda x, axis=None, keepdims=False: x.max(axis=axis, kee
                 _dmax, saves_ans=True)  # fmt: skip
 min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
                 _dmax, saves_ans=True)  # fmt: skip
+softmax = primitive("softmax", _softmax,
+                    lambda g, ans, x, axis: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
+                    saves_ans=True)  # fmt: skip
+log_softmax = primitive("log_softmax", _log_softmax,
+                        lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
+                        saves_ans=True)  # fmt: skip
 logsumexp = primitive("logsumexp", _logsumexp,
                       lambda g, ans, x, axis=None, keepdims=False:
                           _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),

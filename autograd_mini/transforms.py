@@ -635,6 +635,11 @@ def _bh_reduce(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     return op.vjp(g, bans, (_bview(x, B),), attrs, node.edges)
 
 
+def _bh_axis(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
+    # softmax-like rules broadcast the unbatched output against g; only the axis moves.
+    return op.vjp(g, ans, datas, dict(node.attrs, axis=node.attrs["axis"] + 1), node.edges)
+
+
 def _bh_reshape(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     B = g.shape[0]
     attrs = dict(node.attrs)
@@ -730,6 +735,7 @@ _BATCHED: dict[str, Callable] = {
         _bh_direct,
     ),
     **dict.fromkeys(("sum", "mean", "max", "min", "logsumexp"), _bh_reduce),
+    **dict.fromkeys(("softmax", "log_softmax"), _bh_axis),
     "reshape": _bh_reshape,
     "transpose": _bh_transpose,
     "getitem": _bh_getitem,

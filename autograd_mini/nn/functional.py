@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from ..functions import exp, log, where
-from ..tensor import Tensor, _dim_alias, _norm_axis, get_rng
+from ..tensor import Tensor, _dim_alias, _norm_axis, apply, get_rng
 
 __all__ = [
     "linear",
@@ -103,17 +104,6 @@ def _log1p(y: Tensor) -> Tensor:
     return where(exact, y, where(pos, lg, -np.inf))
 
 
-def _shifted(x: Tensor, axis: int) -> Tensor:
-    """x minus its maximum along `axis` (a constant: softmax is shift invariant)."""
-    xd = x.data
-    if xd.size == 0:
-        return x
-    m = np.max(xd, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0).astype(xd.dtype, copy=False)
-    with np.errstate(over="ignore"):  # -1e308 - 1e308 is -inf: exp of it is the 0 we want
-        return x - m
-
-
 def _axis(name: str, x: Tensor, axis: Any, kw: dict) -> int:
     axis = _dim_alias(name, axis, kw)
     if x.ndim == 0:
@@ -163,17 +153,13 @@ def sigmoid(x: Any) -> Tensor:
 def softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (default: the last one; `dim` is an alias)."""
     x = _t(x)
-    a = _axis("softmax", x, axis, kw)
-    e = exp(_shifted(x, a))
-    return e / e.sum(axis=a, keepdims=True)
+    return apply(ops.softmax, (x,), {"axis": _axis("softmax", x, axis, kw)})
 
 
 def log_softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
     """x - logsumexp(x) along `axis` (default: the last one; `dim` is an alias)."""
     x = _t(x)
-    a = _axis("log_softmax", x, axis, kw)
-    z = _shifted(x, a)
-    return z - z.logsumexp(axis=a, keepdims=True)
+    return apply(ops.log_softmax, (x,), {"axis": _axis("log_softmax", x, axis, kw)})
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
