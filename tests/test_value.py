@@ -276,8 +276,13 @@ def _both(leaves, steps):  # noqa: ANN001, ANN202
 @given(programs(ARITH))
 def test_engines_agree_exactly_on_arithmetic(program):
     (vval, vgrads), (tval, tgrads) = _both(*program)
-    assert vval == tval
-    assert vgrads == tgrads
+    assert vval == tval  # the same float operations, in the same order
+    if any(step[0] == "/" for step in program[1]):
+        # The scalar engine multiplies by the local derivative 1/y where the Tensor rule
+        # divides by y: the two can differ in the last bit, so division is compared closely.
+        assert tgrads == pytest.approx(vgrads, rel=1e-12, abs=1e-12)
+    else:
+        assert vgrads == tgrads
 
 
 @given(programs(ALL))
