@@ -144,6 +144,7 @@ def test_ratios_and_verdicts_from_known_times():
     res.runs["autograd_mini"] = harness.PeerRun(times=[1.0, 9.0, 1.5], metrics={"mem_mb": [12.0]})
     assert res.median("torch") == 3.0
     assert res.ratio("autograd_mini") == pytest.approx(0.5)
+    assert res.ratio_of_mins("autograd_mini") == pytest.approx(0.5)
     assert res.verdicts() == [
         ("time", pytest.approx(0.5), 0.5, "met"),
         ("mem_mb", pytest.approx(1.2), 1.0, "NOT met"),
