@@ -534,6 +534,9 @@ def _atomic_write(path: str, write: Callable[[str], None]) -> None:
     suffix = os.path.splitext(path)[1]
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-bench-", suffix=suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
     try:
         write(tmp)
         os.replace(tmp, path)
