@@ -314,13 +314,14 @@ def backward(
 def _leading_to(start: list, targets: dict) -> set:
     """The nodes with some target below them: the only ones worth running."""
     needed: set = set()
-    for item in reversed(toposort([k for k in start if type(k) is Node], _edges_of)):
-        if any(e in targets or e in needed for e in _edges_of(item)):
+    for item in reversed(toposort([k for k in start if type(k) is Node], graph_parents)):
+        if any(e in targets or e in needed for e in graph_parents(item)):
             needed.add(item)
     return needed
 
 
-def _edges_of(item: Any) -> list:
+def graph_parents(item: Any) -> list:
+    """What a graph item's gradient flows to: a Node's non-None edges; nothing for a leaf."""
     return [e for e in item.edges if e is not None] if type(item) is Node else []
 
 
@@ -343,6 +344,17 @@ def _describe(x: Any) -> str:
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return f"shape {tuple(x.shape)}, dtype {x.dtype}"
     return f"{type(x).__name__} {x!r}"
+
+
+def check_node(node: Node) -> None:
+    """Raise if `node` cannot run backward: freed by a backward, or an input changed in place."""
+    if node.inputs is None:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time (through '{node.op.name}'): "
+            "its saved arrays were freed by the first backward. Pass retain_graph=True to the "
+            "first backward if you need to go through the graph again."
+        )
+    _check_versions(node)
 
 
 def _check_versions(node: Node) -> None:
@@ -377,11 +389,7 @@ def _run_node(
     op = node.op
     inputs = node.inputs
     if inputs is None:
-        raise RuntimeError(
-            f"Trying to backward through the graph a second time (through '{op.name}'): its "
-            "saved arrays were freed by the first backward. Pass retain_graph=True to the "
-            "first backward if you need to go through the graph again."
-        )
+        check_node(node)  # raises: freed by an earlier backward
     # The raw arrays the rules need, checking on the way that no input changed in place
     # (unrolled for the one- and two-input ops that are nearly all of a graph).
     versions = node.versions

@@ -435,16 +435,10 @@ def _is_builtin(op: Any) -> bool:
     return type(op) is Op and getattr(ops, op.name, None) is op
 
 
-def _parents(item: Any) -> tuple:
-    if type(item) is Node:
-        return tuple(e for e in item.edges if e is not None)
-    return ()
-
-
 def _nodes(outs: tuple) -> list[Node]:
     """The recorded nodes behind `outs`, inputs first (the order the forward ran them)."""
     roots = [o._node for o in outs if o._node is not None]
-    order = engine.toposort(roots, _parents)
+    order = engine.toposort(roots, engine.graph_parents)
     return sorted((n for n in order if type(n) is Node), key=lambda n: n.seq)
 
 

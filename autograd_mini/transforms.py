@@ -430,12 +430,6 @@ def _key(t: Tensor) -> Any:
     return t._node if t._node is not None else t
 
 
-def _parents(item: Any) -> tuple:
-    if type(item) is Node:
-        return tuple(e for e in item.edges if e is not None)
-    return ()
-
-
 def batched_vjp(roots: list, cotangents: list, targets: list) -> list:
     """Vector-Jacobian products for a batch of cotangents at once (no graph is recorded).
 
@@ -454,7 +448,7 @@ def batched_vjp(roots: list, cotangents: list, targets: list) -> list:
             continue
         start.append(k)
         pending[k] = pending[k] + c if k in pending else c
-    order = engine.toposort(start, _parents)
+    order = engine.toposort(start, engine.graph_parents)
     # Only nodes that lead to a target need to run.
     needed = set(tkeys)
     for item in reversed(order):
@@ -490,36 +484,9 @@ def node_output(node: Node) -> Any:
     return node.ans
 
 
-def _output_changed(node: Node) -> tuple | None:
-    """(version now, version recorded) if the kept output was modified in place, else None."""
-    if node.ans is not None and node.ans_cell[0] != node.ans_version:
-        return node.ans_cell[0], node.ans_version
-    return None
-
-
 def _check_node(node: Node) -> None:
     """The same graph-state checks the engine makes before running a node's rules."""
-    name = node.op.name
-    if node.inputs is None:
-        raise RuntimeError(
-            f"Trying to backward through the graph a second time (through '{name}'): its "
-            "saved arrays were freed by the first backward. Pass retain_graph=True to the "
-            "first backward if you need to go through the graph again."
-        )
-    for i, (x, v) in enumerate(zip(node.inputs, node.versions)):
-        if v is not None and x._version[0] != v:
-            raise RuntimeError(
-                f"one of the tensors needed for gradient computation has been modified by an "
-                f"in-place operation: input {i} of '{name}' is at version {x._version[0]}; "
-                f"expected version {v}"
-            )
-    changed = _output_changed(node)
-    if changed is not None:
-        raise RuntimeError(
-            f"one of the tensors needed for gradient computation has been modified by an "
-            f"in-place operation: the output of '{name}' is at version {changed[0]}; expected "
-            f"version {changed[1]}"
-        )
+    engine.check_node(node)
 
 
 def _node_vjp_batched(node: Node, g: np.ndarray) -> list:
