@@ -53,10 +53,12 @@ def _count(shape: tuple, axis: Any) -> int:
 
 
 def _dpow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    # The power rule, d/dx xʸ = y·xʸ⁻¹ (taken as 0 when y = 0, as PyTorch does).
+    # The power rule, d/dx xʸ = y·xʸ⁻¹ (0 when y = 0, as PyTorch has it). Only where x = 0
+    # too is the product 0·∞ masked, so d/dy of this rule (1/x at y = 0) still flows.
     if isinstance(y, numbers.Number):
         return g * 0 if y == 0 else g * (y * x ** (y - 1))
-    return where(y == 0, 0.0, g * y * x ** (y - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where((y == 0) & (x == 0), 0.0, g * y * x ** (y - 1))
 
 
 def _dpow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:

@@ -38,6 +38,15 @@ def _made(
     return v
 
 
+def _pow(x: float, y: float) -> float:
+    """x ** y, giving ±inf on overflow as NumPy (and `exp`) do, not OverflowError."""
+    try:
+        return x**y
+    except OverflowError:
+        with np.errstate(over="ignore"):
+            return float(np.power(np.float64(x), y))
+
+
 class Value:
     """A scalar that remembers how it was computed and collects d(output)/d(self) in `.grad`."""
 
@@ -166,21 +175,21 @@ class Value:
         x = self.data
         if isinstance(other, _Number):
             # The power rule: d/dx xⁿ = n·xⁿ⁻¹.
-            local = other * x ** (other - 1) if other != 0 else 0.0
-            return _made(x**other, f"**{other}", self, local)
+            local = other * _pow(x, other - 1) if other != 0 else 0.0
+            return _made(_pow(x, other), f"**{other}", self, local)
         if isinstance(other, Value):
             if x <= 0:
                 raise ValueError(f"Value.__pow__: a Value exponent needs a positive base, got {x}")
             y = other.data
-            out = x**y
-            return _made(out, "**", self, y * x ** (y - 1), other, out * math.log(x))
+            out = _pow(x, y)
+            return _made(out, "**", self, y * _pow(x, y - 1), other, out * math.log(x))
         return NotImplemented
 
     def __rpow__(self, other: Any) -> Value:
         if isinstance(other, _Number):
             if other <= 0:
                 raise ValueError(f"Value.__rpow__: base {other} must be positive")
-            out = other**self.data
+            out = _pow(other, self.data)
             return _made(out, "**", self, out * math.log(other))
         return NotImplemented
 

@@ -569,3 +569,13 @@ def test_gradient_for_a_non_leaf_input_stops_there():
     # The history below h was not run, so it was not freed: h can still be differentiated.
     h.sum().backward()
     np.testing.assert_allclose(x.grad.data, np.exp([1.0, 2.0]))
+
+
+def test_mixed_second_derivative_of_pow_at_zero_exponent():
+    x, y = leaf(2.0), leaf(0.0)
+    (x**y).backward(create_graph=True)
+    gx = x.grad
+    assert gx.item() == 0.0  # y·x^(y-1) at y = 0
+    x.grad = y.grad = None
+    gx.backward()
+    assert y.grad.item() == 0.5  # d/dy (y·x^(y-1)) = x^(y-1) + y·x^(y-1)·ln x = 1/x at y = 0

@@ -292,3 +292,10 @@ def test_engines_agree_on_all_ops(program):
     (vval, vgrads), (tval, tgrads) = _both(*program)
     assert tval == pytest.approx(vval, rel=1e-12, abs=1e-300)
     assert tgrads == pytest.approx(vgrads, rel=1e-12, abs=1e-12)
+
+
+def test_power_overflow_gives_inf_like_exp():
+    assert (Value(1e200) ** 2).data == math.inf
+    assert (Value(-1e200) ** 3).data == -math.inf
+    assert (2.0 ** Value(5000.0)).data == math.inf
+    assert Value(1000.0).exp().data == math.inf
