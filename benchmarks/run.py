@@ -41,18 +41,6 @@ DESCRIPTIONS: dict[str, str] = {
     "W7v": "100 000-op chain on ag.Value (ref micrograd, target <= 0.30x)",
 }
 
-PEER_NAMES = (
-    "autograd_mini",
-    "numpy-hand",
-    "torch",
-    "jax",
-    "jax-jit",
-    "hips",
-    "mygrad",
-    "micrograd",
-    "central-diff",
-)
-
 
 def _csv(kind: str, valid: tuple[str, ...]):
     def parse(text: str) -> list[str]:
@@ -83,6 +71,8 @@ def _positive(kind: str, cast: type):
 
 def parser() -> argparse.ArgumentParser:
     """The command line of `autograd-mini bench`."""
+    from benchmarks.peers import PEERS  # stdlib only: safe before the thread settings
+
     p = argparse.ArgumentParser(
         prog="autograd-mini bench",
         description="Time autograd_mini against the installed peers (PyTorch, JAX, HIPS "
@@ -103,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--peers",
-        type=_csv("peer", PEER_NAMES),
+        type=_csv("peer", PEERS),
         default=None,
         help="comma-separated peers to run (default: every installed one)",
     )
