@@ -320,14 +320,14 @@ def squeeze_last(x: Any) -> Any:
     return x.reshape(x.shape[:-1])
 
 
-def var_(x: Any, axis: Any, ddof: int, keepdims: bool) -> Any:
+def variance(x: Any, axis: Any, ddof: int, keepdims: bool) -> Any:
     """Variance as a composite: mean of squared deviations, n/(n - ddof) corrected."""
     n = _count(x.shape, axis)
     d = x - x.mean(axis=axis, keepdims=True)
     return (d * d).sum(axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
 
 
-def clip_(x: Any, lo: Any, hi: Any) -> Any:
+def clip_bounds(x: Any, lo: Any, hi: Any) -> Any:
     """Apply `clip` with scalar (or None) bounds."""
     from .tensor import apply
 

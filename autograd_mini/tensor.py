@@ -550,7 +550,7 @@ class Tensor:
 
     def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
         """x limited to [lo, hi]; gradient passes only strictly inside (lo, hi)."""
-        return ops.clip_(self, lo, hi)
+        return ops.clip_bounds(self, lo, hi)
 
     clamp = clip
 
@@ -584,7 +584,7 @@ class Tensor:
     def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Variance over `axis` with `ddof` delta degrees of freedom (NumPy's default 0)."""
         axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
-        return ops.var_(self, axis, ddof, keepdims)
+        return ops.variance(self, axis, ddof, keepdims)
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Standard deviation over `axis` with `ddof` (NumPy's default 0)."""
@@ -1043,27 +1043,23 @@ def tensor(data: Any, requires_grad: bool = False, dtype: DTypeLike = None) -> T
     return Tensor(_to_array(data, dtype, copy=True), requires_grad=requires_grad)
 
 
-def _shape_of(shape: tuple) -> tuple:
-    return _shape_arg(shape)
-
-
 def _dtype_or_default(dtype: DTypeLike) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else _default_dtype
 
 
 def zeros(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
-    return Tensor(np.zeros(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+    return Tensor(np.zeros(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
 
 
 def ones(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+    return Tensor(np.ones(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
 
 
 def empty(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor."""
-    return Tensor(np.empty(_shape_of(shape), _dtype_or_default(dtype)), requires_grad)
+    return Tensor(np.empty(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
 
 
 def full(
@@ -1077,7 +1073,7 @@ def full(
             dtype = np.int64
         elif isinstance(fill_value, numbers.Real):
             dtype = _default_dtype
-    shape = _shape_of((shape,) if not isinstance(shape, tuple | list) else (tuple(shape),))
+    shape = _shape_arg((shape,) if not isinstance(shape, tuple | list) else (tuple(shape),))
     return Tensor(np.full(shape, fill_value, dtype), requires_grad)
 
 
@@ -1138,15 +1134,17 @@ def eye(
 def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the seeded generator."""
     d = _dtype_or_default(dtype)
-    _check_grad_dtype(d, "rand") if d.kind != "f" else None
-    return Tensor(_rng.random(_shape_of(shape), dtype=d), requires_grad)
+    if d.kind != "f":
+        raise TypeError(f"rand: samples need a floating dtype, got {d}")
+    return Tensor(_rng.random(_shape_arg(shape), dtype=d), requires_grad)
 
 
 def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the seeded generator."""
     d = _dtype_or_default(dtype)
-    _check_grad_dtype(d, "randn") if d.kind != "f" else None
-    return Tensor(_rng.standard_normal(_shape_of(shape), dtype=d), requires_grad)
+    if d.kind != "f":
+        raise TypeError(f"randn: samples need a floating dtype, got {d}")
+    return Tensor(_rng.standard_normal(_shape_arg(shape), dtype=d), requires_grad)
 
 
 from . import ops  # noqa: E402  (ops builds on Tensor and Op defined above)
