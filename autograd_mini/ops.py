@@ -270,9 +270,9 @@ reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
 transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       lambda g, ans, x, axes: g.transpose(tuple(np.argsort(axes))),
                       view=True)  # fmt: skip
-expand = primitive(
-    "expand", lambda x, shape: np.broadcast_to(x, shape), lambda g, ans, x, shape: g, view=True
-)  # summed back by the engine; fmt: skip
+# expand: g has the expanded shape; the engine sums it back to x's (as for any broadcast).
+expand = primitive("expand", lambda x, shape: np.broadcast_to(x, shape),
+                   lambda g, ans, x, shape: g, view=True)  # fmt: skip
 expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g)
 getitem = primitive("getitem", lambda x, idx: x[idx],
                     lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
