@@ -46,9 +46,8 @@ def _ad_mini(n: int) -> tuple[float, float]:
     return y.item(), x.grad.item()
 
 
-def _ad_mini_value(n: int) -> tuple[float, float]:
-    from autograd_mini import Value
-
+def _scalar_chain(Value: type, n: int) -> tuple[float, float]:  # noqa: N803
+    """The chain on a micrograd-style scalar class (the same code for both engines)."""
     x = Value(X0)
     y = x
     for _ in range(n // 2):
@@ -56,6 +55,12 @@ def _ad_mini_value(n: int) -> tuple[float, float]:
         y = y + D
     y.backward()
     return y.data, x.grad
+
+
+def _ad_mini_value(n: int) -> tuple[float, float]:
+    from autograd_mini import Value
+
+    return _scalar_chain(Value, n)
 
 
 def _numpy_hand(n: int) -> tuple[float, float]:
@@ -129,13 +134,7 @@ def _mygrad(n: int) -> tuple[float, float]:
 def _micrograd(n: int) -> tuple[float, float]:
     from micrograd.engine import Value
 
-    x = Value(X0)
-    y = x
-    for _ in range(n // 2):
-        y = y * C
-        y = y + D
-    y.backward()
-    return y.data, x.grad
+    return _scalar_chain(Value, n)
 
 
 CHAINS: dict[str, dict[str, Callable[[int], tuple[float, float]]]] = {
