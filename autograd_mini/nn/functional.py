@@ -217,6 +217,11 @@ def nll_loss(
     w = _class_weight("nll_loss", weight, n_classes, x.dtype)
     t = _int_targets("nll_loss", x, target, cax, ignore_index)
     loss, denom = _nll(x, t, w, cax, ignore_index)
+    return _reduce_nll(loss, denom, reduction)
+
+
+def _reduce_nll(loss: Tensor, denom: np.ndarray | None, reduction: str) -> Tensor:
+    """Reduce per-sample losses; "mean" divides by the total weight when there is one."""
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -300,12 +305,7 @@ def cross_entropy(
 
     t = _int_targets("cross_entropy", x, target, cax, ignore_index)
     nll, denom = _nll(logp, t, w, cax, ignore_index)
-    if reduction == "none":
-        out = nll
-    elif reduction == "sum":
-        out = nll.sum()
-    else:
-        out = nll.sum() / denom if denom is not None else nll.mean()
+    out = _reduce_nll(nll, denom, reduction)
     if label_smoothing == 0:
         return out
     # torch's label smoothing: (1 - ε)·nll + ε/C · (-Σ_c w_c·logp_c), reduced like the nll.
