@@ -233,6 +233,8 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
     lead = len(gshape) - len(shape)
     if lead < 0:
         raise ValueError(f"cannot unbroadcast gradient of shape {gshape} to {shape}")
+    if lead == 1 and gshape[1:] == shape:  # the everyday case: a bias added to a batch
+        return g.sum(axis=0)
     ones = tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if not ones:  # only leading axes were added (a bias): one sum, a fresh array
         g = g.sum(axis=tuple(range(lead)))
@@ -415,12 +417,16 @@ def _run_node(
         if a._version[0] != versions[0]:
             _check_versions(node)
         datas = (a.data,)
-    else:
+    else:  # a version is None exactly where the input is not a Tensor
+        data_list = []
         for x, v in zip(inputs, versions):
-            if v is not None and x._version[0] != v:
+            if v is None:
+                data_list.append(x)
+            elif x._version[0] == v:
+                data_list.append(x.data)
+            else:
                 _check_versions(node)
-        T = _tensor_type[0]
-        datas = tuple([x.data if isinstance(x, T) else x for x in inputs])
+        datas = tuple(data_list)
     ans = node.ans
     if ans is not None and node.ans_cell[0] != node.ans_version:
         _check_versions(node)
@@ -463,7 +469,10 @@ def _run_node(
         # upstream gradient passed through, a view, or a user's array must not be.
         fresh = owns and gi.base is None and gi is not g and (i == 0 or gi is not grads[0])
         if type(e) is not Node:
-            _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
+            if e.grad is None and not (create or targets):  # a leaf's first gradient
+                e.grad = _leaf_grad(gi if fresh else gi.copy())
+            else:
+                _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
             continue
         prev = pending.get(e)
         if prev is None:
@@ -526,8 +535,9 @@ def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
     if leaf.grad is None:
-        arr = g if (is_owned and type(g) is np.ndarray) else np.array(g, copy=True)
-        leaf.grad = Tensor(arr)
+        leaf.grad = _leaf_grad(
+            g if (is_owned and type(g) is np.ndarray) else np.array(g, copy=True)
+        )
     elif leaf.grad._node is not None or not leaf.grad.data.flags.writeable:
         leaf.grad = Tensor(leaf.grad.data + g)
     else:
@@ -538,6 +548,15 @@ def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
             )
         leaf.grad.data += g
         leaf.grad._version[0] += 1
+
+
+def _leaf_grad(arr: np.ndarray) -> Any:
+    """A leaf's new `.grad`: Tensor(arr), without re-checking an array the engine made."""
+    grad = _tensor_type[0].__new__(_tensor_type[0])
+    grad.data, grad.grad, grad._rg, grad._node, grad._version, grad._base = (
+        arr, None, False, None, [0], None
+    )  # fmt: skip
+    return grad
 
 
 def record_trace(node: Node) -> None:

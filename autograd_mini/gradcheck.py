@@ -611,6 +611,11 @@ def _case(name: str, fn: Callable, shapes: Sequence[tuple], domain: Any = "real"
 
 def _build_catalogue() -> list[OpCase]:
     from . import functions as F
+    from .nn import functional as NF
+
+    targets = np.array([0, 2])
+    targets_3d = np.array([[1, 0], [2, 2]])
+    targets_33 = np.arange(33) % 4
 
     mask = np.array([[True, False, True], [False, True, True]])
     sel = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]) > 0.5
@@ -732,6 +737,21 @@ def _build_catalogue() -> list[OpCase]:
         _case("softmax", softmax, [(2, 3)]),
         _case("log_softmax", log_softmax, [(2, 3)]),
         _case("mse", lambda a, b: ((a - b) ** 2).mean(), m23),
+        # nn.functional's one-node ops
+        _case("linear", lambda x, w, b: NF.linear(x, w, b), [(2, 3), (4, 3), (4,)]),
+        _case("linear no bias, 1-d input", lambda x, w: NF.linear(x, w), [(3,), (2, 3)]),
+        _case("linear 3-d input", lambda x, w, b: NF.linear(x, w, b), [(2, 2, 3), (4, 3), (4,)]),
+        _case("cross_entropy", lambda a: NF.cross_entropy(a, targets), [(2, 3)]),
+        _case(
+            "cross_entropy 3-d sum",
+            lambda a: NF.cross_entropy(a, targets_3d, reduction="sum"),
+            [(2, 3, 2)],
+        ),  # fmt: skip
+        _case(
+            "cross_entropy none, many rows",
+            lambda a: NF.cross_entropy(a, targets_33, reduction="none"),
+            [(33, 4)],
+        ),  # fmt: skip
     ]
 
 

@@ -821,7 +821,11 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             datas, record = (a,), False
     else:
         datas = tuple([x.data if isinstance(x, Tensor) else x for x in args])
-        record = any([x._rg for x in args if isinstance(x, Tensor)])
+        record = False
+        for x in args:
+            if isinstance(x, Tensor) and x._rg:
+                record = True
+                break
     try:
         out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
     except (ValueError, TypeError, IndexError) as e:
@@ -851,13 +855,16 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         elif n == 1:
             edges, versions = (a._node or a,), (a._version[0],)
         else:
-            edges = tuple(
-                [
-                    (x._node or (x if x._rg else None)) if isinstance(x, Tensor) else None
-                    for x in args
-                ]
-            )
-            versions = tuple([x._version[0] if isinstance(x, Tensor) else None for x in args])
+            edge_list: list = []
+            version_list: list = []
+            for x in args:
+                if isinstance(x, Tensor):
+                    edge_list.append(x._node or (x if x._rg else None))
+                    version_list.append(x._version[0])
+                else:
+                    edge_list.append(None)
+                    version_list.append(None)
+            edges, versions = tuple(edge_list), tuple(version_list)
         if op.view:
             base = args[0]
             t._version = cell = base._version

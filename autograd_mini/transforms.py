@@ -693,6 +693,31 @@ def _bh_matmul(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     return out
 
 
+def _bh_linear(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
+    # The rules take g (B, ..., out) as they are, once x is at most 2-d: x (..., in) and g
+    # are flattened to (rows, in) and (B, rows, out), and x's gradient shaped back.
+    x = np.asarray(datas[0])
+    if x.ndim <= 2:
+        return op.vjp(g, ans, datas, node.attrs, node.edges)
+    rows = int(np.prod(x.shape[:-1]))
+    g2 = g.reshape((g.shape[0], rows, g.shape[-1]))
+    x2 = x.reshape((rows, x.shape[-1]))
+    grads = list(op.vjp(g2, ans, (x2, *datas[1:]), node.attrs, node.edges))
+    if grads[0] is not None:
+        grads[0] = grads[0].reshape(g.shape[:1] + x.shape)
+    return grads
+
+
+def _bh_cross_entropy(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
+    # The rule scales (softmax - onehot) by g: give g the batch axis in front of x's axes.
+    axis, reduction = node.attrs["axis"], node.attrs["reduction"]
+    if reduction == "none":
+        g, attrs = np.expand_dims(g, axis + 1), dict(node.attrs, reduction="sum")
+    else:
+        g, attrs = g.reshape(g.shape[:1] + (1,) * np.ndim(datas[0])), node.attrs
+    return op.vjp(g, ans, datas, attrs, node.edges)
+
+
 _BATCHED: dict[str, Callable] = {
     **dict.fromkeys(
         (
@@ -711,4 +736,6 @@ _BATCHED: dict[str, Callable] = {
     "index_put": _bh_index_put,
     "concatenate": _bh_concatenate,
     "matmul": _bh_matmul,
+    "linear": _bh_linear,
+    "cross_entropy": _bh_cross_entropy,
 }

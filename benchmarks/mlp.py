@@ -113,38 +113,42 @@ def numpy_hand(
 def autograd_mini(
     params: Params, X: np.ndarray, y: np.ndarray, kind: str, lr: float, alpha: float = 0.0
 ) -> Builder:
-    """The step with autograd_mini Tensors (core ops: @, +, relu, logsumexp, indexing)."""
+    """The step as a user writes it: F.linear layers (weights (out, in), as nn.Linear keeps
+    them), F.relu, F.cross_entropy or the margin loss, optim.SGD."""
 
     def build():
         import autograd_mini as ag
 
-        ps = [ag.tensor(a, requires_grad=True) for pair in params for a in pair]
+        F = ag.nn.functional
+        ps = []
+        for W, b in params:
+            ps += [ag.tensor(W.T.copy(), requires_grad=True), ag.tensor(b, requires_grad=True)]
+        opt = ag.optim.SGD(ps, lr=lr)
         Xt = ag.tensor(X)
-        n = X.shape[0]
-        rows = np.arange(n)
         yt = ag.tensor(y)
         last = len(params) - 1
 
         def step():
             a = Xt
             for i in range(len(params)):
-                a = a @ ps[2 * i] + ps[2 * i + 1]
+                a = F.linear(a, ps[2 * i], ps[2 * i + 1])
                 if i < last:
-                    a = a.relu()
+                    a = F.relu(a)
             if kind == "margin":
-                loss = (1.0 - yt * a[:, 0]).relu().mean()
+                loss = F.relu(1.0 - yt * a[:, 0]).mean()
                 loss = loss + alpha * sum((p * p).sum() for p in ps)
             else:
-                loss = (a.logsumexp(axis=1) - a[rows, y]).mean()
-            for p in ps:
-                p.grad = None
+                loss = F.cross_entropy(a, yt)
+            opt.zero_grad()
             loss.backward()
-            with ag.no_grad():
-                for p in ps:
-                    p -= lr * p.grad
+            opt.step()
             return loss
 
-        return step, lambda loss: _pack(loss.item(), [p.grad.data for p in ps])
+        def result(loss):
+            grads = [p.grad.data.T if p.ndim == 2 else p.grad.data for p in ps]
+            return _pack(loss.item(), grads)
+
+        return step, result
 
     return build
 

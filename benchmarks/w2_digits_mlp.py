@@ -1,8 +1,9 @@
 """W2: one training step of a digits classifier, float32.
 
 MLP 64-256-256-10 with ReLU, softmax cross-entropy, a batch of 128 of the shipped digits
-(pixels scaled to [0, 1]), plain SGD. autograd_mini's row uses the core Tensor ops
-(`@`, `+`, `relu`, `logsumexp`, integer indexing), the way `ag.nn` layers compose them.
+(pixels scaled to [0, 1]), plain SGD. autograd_mini's row is written as a user writes it:
+`F.linear` layers (weights (out, in), as `nn.Linear` keeps them), `F.relu`,
+`F.cross_entropy`, `optim.SGD`.
 """
 
 from __future__ import annotations

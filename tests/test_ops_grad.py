@@ -428,6 +428,73 @@ def _matmul(draw: st.DrawFn) -> Case:
     return Case(fn, np.matmul, args, diff)
 
 
+@spec("linear")
+def _linear(draw: st.DrawFn) -> Case:
+    # nn.Linear's op: x (..., in) @ w.T + b, w (out, in), b (out,) or no bias.
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+    n_in, n_out = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    x = _values(draw, lead + (n_in,), _floats(-2, 2))
+    w = _values(draw, (n_out, n_in), _floats(-2, 2))
+    F = ag.nn.functional
+    if draw(st.booleans()):
+        b = _values(draw, (n_out,), _floats(-2, 2))
+        diff = draw(st.sampled_from([(0, 1, 2), (1, 2), (0,), (2,)]))
+        return Case(F.linear, lambda x, w, b: x @ w.T + b, [x, w, b], diff)
+    diff = draw(st.sampled_from([(0, 1), (1,), (0,)]))
+    return Case(F.linear, lambda x, w: x @ w.T, [x, w], diff)
+
+
+def _ref_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True) if x.size else 0.0
+    with np.errstate(divide="ignore"):  # an empty class axis: log 0
+        return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+@spec("softmax")
+def _softmax(draw: st.DrawFn) -> Case:
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4))
+    # many short rows too: (batch, classes) logits take a transposed fast path
+    shape = draw(st.sampled_from([shape, (33, draw(st.integers(1, 5)))]))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    x = _values(draw, shape, _floats(-5, 5))
+    F = ag.nn.functional
+    if draw(st.booleans()):
+        return Case(lambda x: F.softmax(x, axis), lambda x: np.exp(_ref_log_softmax(x, axis)),
+                    [x], (0,))  # fmt: skip
+    return Case(lambda x: F.log_softmax(x, dim=axis), lambda x: _ref_log_softmax(x, axis),
+                [x], (0,))  # fmt: skip
+
+
+@spec("cross_entropy")
+def _cross_entropy(draw: st.DrawFn) -> Case:
+    # Integer targets, no weights: the one-node cross_entropy; classes on axis 1 (0 for 1-d).
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    n_min = 1 if reduction == "mean" else 0  # the mean over no samples is NaN
+    n_classes = draw(st.integers(1, 4))
+    shape = draw(
+        st.sampled_from(
+            [
+                (n_classes,),
+                (draw(st.integers(n_min, 4)), n_classes),
+                (draw(st.integers(n_min, 3)), n_classes, draw(st.integers(1, 3))),
+                (draw(st.integers(32, 40)), n_classes),  # the transposed fast path
+            ]
+        )
+    )
+    cax = 1 if len(shape) >= 2 else 0
+    x = _values(draw, shape, _floats(-5, 5))
+    t_shape = shape[:cax] + shape[cax + 1 :]
+    t = draw(hnp.arrays(np.int64, t_shape, elements=st.integers(0, n_classes - 1)))
+
+    def ref(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        picked = np.take_along_axis(_ref_log_softmax(x, cax), np.expand_dims(t, cax), cax)
+        nll = -np.squeeze(picked, cax)
+        return {"mean": np.mean, "sum": np.sum, "none": np.asarray}[reduction](nll)
+
+    fn = lambda x, t: ag.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
+    return Case(fn, ref, [x, t], (0,))
+
+
 @spec("where")
 def _where(draw: st.DrawFn) -> Case:
     sc, sa, sb = draw(TRIPLES).input_shapes

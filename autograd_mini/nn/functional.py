@@ -1,7 +1,8 @@
 """Activations and losses (``torch.nn.functional``'s formulas), composed from the library's ops.
 
-Nothing here is a new primitive: every function is built from `ops` (exp, log, logsumexp,
-where, indexing, ...), so gradients of any order come from the engine. Where the textbook
+Every function is built from `ops` (exp, log, logsumexp, where, indexing, ...), so gradients
+of any order come from the engine; `linear` and the everyday `cross_entropy` (integer targets,
+no weights) are single primitives of `ops`, one graph node each, as in PyTorch. Where the textbook
 formula loses precision the composition is arranged so it does not:
 - `log_softmax`/`cross_entropy` subtract the row maximum before `logsumexp`, so logits of
   magnitude 1e4 give exact-looking losses, also tiny ones (a confident, correct prediction);
@@ -124,15 +125,14 @@ def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
             f"linear: input of shape {x.shape} does not end in in_features={w.shape[1]} "
             f"(weight of shape {w.shape})"
         )
-    out = x @ w.T
-    if bias is not None:
-        b = _data(bias)
-        if b.shape != (w.shape[0],):
-            raise ValueError(
-                f"linear: bias must have shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}"
-            )
-        out = out + bias
-    return out
+    if bias is None:
+        return apply(ops.linear, (x, w))
+    b = bias if isinstance(bias, Tensor) else _data(bias)
+    if b.shape != (w.shape[0],):
+        raise ValueError(
+            f"linear: bias must have shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}"
+        )
+    return apply(ops.linear, (x, w, b))
 
 
 def relu(x: Any) -> Tensor:
@@ -216,6 +216,7 @@ def nll_loss(
     n_classes = x.shape[cax]
     w = _class_weight("nll_loss", weight, n_classes, x.dtype)
     t = _int_targets("nll_loss", x, target, cax, ignore_index)
+    _has_ignored("nll_loss", t, n_classes, ignore_index)
     loss, denom = _nll(x, t, w, cax, ignore_index)
     return _reduce_nll(loss, denom, reduction)
 
@@ -242,14 +243,20 @@ def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int)
             f"{name}: expected a target of shape {expected} for input of shape {x.shape} "
             f"(classes on axis {cax}), got {t.shape}"
         )
-    n_classes = x.shape[cax]
+    return t
+
+
+def _has_ignored(name: str, t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
+    """Whether some target is `ignore_index`; raise if another is not a class."""
+    if not t.size or (0 <= t.min() and t.max() < n_classes):  # the common case, cheaply
+        return 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if np.any(bad):
         raise ValueError(
             f"{name}: target value {int(t[bad].flat[0])} is out of range for {n_classes} "
             f"classes (valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
         )
-    return t
+    return True
 
 
 def _nll(
@@ -291,11 +298,11 @@ def cross_entropy(
     cax = 1 if x.ndim >= 2 else 0
     n_classes = x.shape[cax]
     w = _class_weight("cross_entropy", weight, n_classes, x.dtype)
-    logp = log_softmax(x, axis=cax)
     wshape = (n_classes,) + (1,) * (x.ndim - cax - 1)
 
     if _data(target).dtype.kind == "f":  # class probabilities, shaped like the input
         _check_same_shape("cross_entropy", x, target)
+        logp = log_softmax(x, axis=cax)
         p = _like("cross_entropy", x, target)
         if label_smoothing > 0:
             p = p * (1 - label_smoothing) + label_smoothing / n_classes
@@ -304,6 +311,11 @@ def cross_entropy(
         return _reduce(loss, reduction)
 
     t = _int_targets("cross_entropy", x, target, cax, ignore_index)
+    ignored = _has_ignored("cross_entropy", t, n_classes, ignore_index)
+    if w is None and label_smoothing == 0 and not ignored:
+        # The everyday case in one node: log_softmax, pick, reduce.
+        return apply(ops.cross_entropy, (x, t), {"axis": cax, "reduction": reduction})
+    logp = log_softmax(x, axis=cax)
     nll, denom = _nll(logp, t, w, cax, ignore_index)
     out = _reduce_nll(nll, denom, reduction)
     if label_smoothing == 0:
