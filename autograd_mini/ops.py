@@ -257,8 +257,11 @@ def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> n
         nll = lse - np.take_along_axis(z, t[None], 0)[0]
     if reduction == "none":
         return nll
-    total = nll.sum()  # the mean as NumPy's: the sum (pairwise, in the dtype) over n
-    return total / builtins.max(nll.size, 1) if reduction == "mean" else total
+    total = nll.sum()
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore"):  # the mean of no samples is NaN, as in PyTorch
+        return total / nll.size  # NumPy's mean: the sum (pairwise, in the dtype) over n
 
 
 def _dcross_entropy(g: Any, ans: Any, x: Any, t: np.ndarray, axis: int, reduction: str) -> Any:

@@ -819,13 +819,22 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             datas, record = (a.data,), a._rg
         else:
             datas, record = (a,), False
-    else:
-        datas = tuple([x.data if isinstance(x, Tensor) else x for x in args])
+    else:  # any number of arguments: one pass collects what recording needs, too
+        data_list: list = []
+        edge_list: list = []
+        version_list: list = []
         record = False
         for x in args:
-            if isinstance(x, Tensor) and x._rg:
-                record = True
-                break
+            if isinstance(x, Tensor):
+                data_list.append(x.data)
+                edge_list.append(x._node or (x if x._rg else None))
+                version_list.append(x._version[0])
+                record = record or x._rg
+            else:
+                data_list.append(x)
+                edge_list.append(None)
+                version_list.append(None)
+        datas = tuple(data_list)
     try:
         out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
     except (ValueError, TypeError, IndexError) as e:
@@ -855,15 +864,6 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         elif n == 1:
             edges, versions = (a._node or a,), (a._version[0],)
         else:
-            edge_list: list = []
-            version_list: list = []
-            for x in args:
-                if isinstance(x, Tensor):
-                    edge_list.append(x._node or (x if x._rg else None))
-                    version_list.append(x._version[0])
-                else:
-                    edge_list.append(None)
-                    version_list.append(None)
             edges, versions = tuple(edge_list), tuple(version_list)
         if op.view:
             base = args[0]

@@ -229,6 +229,46 @@ def test_cross_entropy_probability_targets_and_other_shapes() -> None:
     assert_close(F.cross_entropy(x3, t3, reduction="none").data, exp3)
 
 
+@pytest.mark.parametrize("shape", [(5, 3), (40, 10), (40, 20), (3, 4, 2), (4,)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_one_node_equals_log_softmax_and_nll(shape, reduction, dtype) -> None:
+    # The everyday case is one graph node; it must agree with the two-step composition
+    # (values, gradients and Hessian-vector products), on both softmax layouts.
+    x = RNG.standard_normal(shape).astype(dtype) * 3
+    cax = 1 if len(shape) > 1 else 0
+    t = RNG.integers(0, shape[cax], shape[:cax] + shape[cax + 1 :])
+    out = F.cross_entropy(ag.tensor(x, requires_grad=True), t, reduction=reduction)
+    assert out.grad_fn.name == "cross_entropy" and out.dtype == dtype
+    w = RNG.standard_normal(out.shape).astype(dtype)
+    v = RNG.standard_normal(shape).astype(dtype)
+
+    def fused(a):  # noqa: ANN001, ANN202
+        return (F.cross_entropy(a, t, reduction=reduction) * w).sum()
+
+    def composed(a):  # noqa: ANN001, ANN202
+        return (F.nll_loss(F.log_softmax(a, axis=cax), t, reduction=reduction) * w).sum()
+
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    xt = ag.tensor(x)
+    for f_a, f_b in [(fused, composed), (ag.grad(fused), ag.grad(composed))]:
+        np.testing.assert_allclose(f_a(xt).data, f_b(xt).data, rtol=tol, atol=tol)
+    hv_a = ag.grad(lambda a: (ag.grad(fused)(a) * v).sum())(xt)
+    hv_b = ag.grad(lambda a: (ag.grad(composed)(a) * v).sum())(xt)
+    assert hv_a.dtype == dtype
+    np.testing.assert_allclose(hv_a.data, hv_b.data, rtol=tol, atol=tol)
+
+
+def test_cross_entropy_of_no_samples() -> None:
+    x = ag.tensor(np.zeros((0, 3)), requires_grad=True)
+    t = np.zeros(0, np.int64)
+    mean = F.cross_entropy(x, t)
+    assert np.isnan(mean.item())  # as in PyTorch: the mean over no samples
+    assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
+    mean.backward()
+    assert x.grad.shape == (0, 3)
+
+
 def test_cross_entropy_errors() -> None:
     x = np.zeros((3, 4))
     with pytest.raises(ValueError, match="target value 4 is out of range for 4 classes"):

@@ -978,3 +978,28 @@ def test_argmax_argmin_have_no_gradient():
     np.testing.assert_array_equal(x.argmin(axis=0).data, [0, 1, 0])
     assert x.argmax().item() == 3
     assert not x.argmax().requires_grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_many_short_rows_take_the_transposed_path_with_the_same_results(dtype):
+    # (batch >= 32, classes <= 16) logits reduce along the transposed copy (faster in NumPy);
+    # values and gradients must be those of the plain formulas, also with -inf entries.
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((40, 7)) * 4).astype(dtype)
+    x[3, 2] = -np.inf
+    F = ag.nn.functional
+    m = x.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-14)
+    for axis in (1, -1):
+        for keepdims in (False, True):
+            out = ag.logsumexp(ag.tensor(x), axis=axis, keepdims=keepdims)
+            expected = lse if keepdims else lse[:, 0]
+            assert out.shape == expected.shape and out.dtype == dtype
+            np.testing.assert_allclose(out.data, expected, **tol)
+        np.testing.assert_allclose(F.log_softmax(x, axis=axis).data, x - lse, **tol)
+        np.testing.assert_allclose(F.softmax(x, axis=axis).data, np.exp(x - lse), **tol)
+    assert F.softmax(x, axis=1).data.flags.c_contiguous
+    t = ag.tensor(x, requires_grad=True)
+    (ag.logsumexp(t, axis=1) * np.arange(40)).sum().backward()
+    np.testing.assert_allclose(t.grad.data, np.exp(x - lse) * np.arange(40)[:, None], **tol)
