@@ -9,8 +9,10 @@ rule). Three things the engine does, so no rule has to:
 - skipping: a rule runs only for inputs that need a gradient.
 Rules use these same ops, so on arrays they compute and on Tensors they record: that is how
 `create_graph=True` differentiates a gradient again. Ops declared with no rule (comparisons,
-`sign`) have no gradient. Everything else (`relu`-free composites such as `var`, `softmax`,
-`stack`) is built from these in `Tensor` methods or `functions.py`.
+`sign`) have no gradient. Everything else (composites such as `var`, `std`, `stack` and most
+losses) is built from these in `Tensor` methods, `functions.py` or `nn/functional.py`; a few
+common compositions are primitives of their own (`linear`, `softmax`, `log_softmax`,
+`cross_entropy`): one graph node each, and a rule that is cheaper than its parts'.
 """
 
 from __future__ import annotations
