@@ -35,6 +35,7 @@ def _made(
     v._db = db
     v._op = op
     v._seq = next(_sequence)
+    v._mark = None
     return v
 
 
@@ -62,6 +63,7 @@ class Value:
         "_op",
         "_g",
         "_seq",
+        "_mark",
         "_label",
         "__weakref__",
     )
@@ -80,6 +82,7 @@ class Value:
         self._op = _op
         self._g = 0.0  # gradient reaching this node in the running backward pass
         self._seq = next(_sequence)  # creation order: inputs are always older
+        self._mark = None  # the last backward pass to meet this node
         if label:
             self._label = label
 
@@ -114,6 +117,7 @@ class Value:
             v._db = 1.0
             v._op = "+"
             v._seq = next(_sequence)
+            v._mark = None
             return v
         if isinstance(other, _Number):
             return _made(self.data + other, "+", self, 1.0)
@@ -147,6 +151,7 @@ class Value:
             v._db = self.data
             v._op = "*"
             v._seq = next(_sequence)
+            v._mark = None
             return v
         if isinstance(other, _Number):
             return _made(self.data * other, "*", self, other)
@@ -236,22 +241,34 @@ class Value:
     def backward(self) -> None:
         """Add d(self)/d(node) into `.grad` of every node self depends on (itself: 1.0)."""
         # Like the Tensor engine, run nodes from the newest down: each node's inputs are
-        # older than it, so every consumer has sent its share before a node runs.
-        order = [self]
-        seen = {self}
-        for v in order:  # grows while we walk: every node reachable from self
-            v._g = 0.0
+        # older than it, so every consumer has sent its share before a node runs, and the
+        # shares reach a node in the Tensor engine's order (the same sums, to the last bit).
+        # Nodes are found depth-first, newer input first: the order found is then nearly
+        # newest-first already and sorting it is cheap (sorting the breadth-first order took
+        # a third of backward). This pass's fresh token in `_mark` tells the nodes it has met:
+        # cheaper than a `seen` set, and nothing to reset afterwards. A loop, not recursion:
+        # a long chain cannot overflow the stack.
+        token = object()
+        self._mark = token
+        self._g = 1.0
+        order = []
+        stack = [self]
+        pop = stack.pop
+        while stack:
+            v = pop()
+            order.append(v)
             a = v._a
             if a is not None:
-                if a not in seen:
-                    seen.add(a)
-                    order.append(a)
+                if a._mark is not token:
+                    a._mark = token
+                    a._g = 0.0
+                    stack.append(a)
                 b = v._b
-                if b is not None and b not in seen:
-                    seen.add(b)
-                    order.append(b)
+                if b is not None and b._mark is not token:
+                    b._mark = token
+                    b._g = 0.0
+                    stack.append(b)  # on top: in `a op b`, b is usually the newer
         order.sort(key=_by_seq, reverse=True)
-        self._g = 1.0
         for v in order:
             g = v._g
             v.grad += g

@@ -174,6 +174,29 @@ def test_node_used_twice_gets_both_contributions():
     assert c.grad == 39.0
 
 
+def test_backward_from_another_root_reaches_nodes_an_earlier_pass_met():
+    a, b = Value(2.0), Value(5.0)
+    h = a * b
+    out = h + a
+    out.backward()
+    assert (a.grad, b.grad) == (6.0, 2.0)
+    h.backward()  # h, a and b were all met by the first pass
+    assert (a.grad, b.grad, h.grad) == (11.0, 4.0, 2.0)
+
+
+def test_shares_are_summed_newest_consumer_first():
+    # Float addition is not associative: the order of the three shares reaching x shows.
+    # The Tensor engine sums them newest consumer first, and so must the scalar engine.
+    x = Value(1.0)
+    u1, u2, u3 = x * 1e16, x * 1.0, x * 1.0
+    (u3 + (u1 + u2)).backward()
+    assert x.grad == (1.0 + 1.0) + 1e16 != (1.0 + 1e16) + 1.0
+    t = ag.tensor(1.0, requires_grad=True)
+    v1, v2, v3 = t * 1e16, t * 1.0, t * 1.0
+    (v3 + (v1 + v2)).backward()
+    assert t.grad.item() == x.grad
+
+
 def test_long_chain_backward_is_iterative():
     x = Value(1.0)
     y = x
@@ -182,6 +205,15 @@ def test_long_chain_backward_is_iterative():
     y.backward()
     assert x.grad == pytest.approx(1.00001**100_000, rel=1e-9)
     assert y.data == pytest.approx(1.00001**100_000, rel=1e-9)
+
+
+def test_long_chain_of_nodes_used_twice():
+    x = Value(3.0)
+    y = x
+    for _ in range(50_000):
+        y = (y + y) * 0.5  # every node reached along two paths; dy/dx stays 1
+    y.backward()
+    assert x.grad == 1.0
 
 
 # ------------------------------------------------------------------ the two engines agree
