@@ -1031,10 +1031,14 @@ def _resolve_shape(t: Tensor, shape: tuple) -> tuple:
 
 
 def _raw_index(idx: Any) -> Any:
+    # Index arrays are copied: the graph keeps them for backward, and a caller who reuses
+    # the array before then must not change the gradient silently.
     if isinstance(idx, tuple):
         return tuple(_raw_index(i) for i in idx)
     if isinstance(idx, Tensor):
-        return idx.data
+        return idx.data.copy()
+    if isinstance(idx, np.ndarray):
+        return idx.copy()
     if isinstance(idx, list):
         arr = np.asarray([i.data if isinstance(i, Tensor) else i for i in idx])
         # NumPy reads an empty list as an empty integer index, not a float array.

@@ -1003,3 +1003,14 @@ def test_many_short_rows_take_the_transposed_path_with_the_same_results(dtype):
     t = ag.tensor(x, requires_grad=True)
     (ag.logsumexp(t, axis=1) * np.arange(40)).sum().backward()
     np.testing.assert_allclose(t.grad.data, np.exp(x - lse) * np.arange(40)[:, None], **tol)
+
+
+def test_index_arrays_reused_before_backward_do_not_change_the_gradient():
+    x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for make in (np.array, ag.tensor):
+        i = make([0, 0, 2])
+        y = (x[i] * ag.tensor([1.0, 2.0, 3.0])).sum()
+        (i.data if isinstance(i, ag.Tensor) else i)[:] = 1  # the caller reuses its buffer
+        x.grad = None
+        y.backward()
+        np.testing.assert_array_equal(x.grad.data, [3.0, 0.0, 3.0])
