@@ -181,9 +181,15 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     # log-probabilities accurate to the last bit.
     if _short_rows(x, axis):
         return np.ascontiguousarray(_log_softmax(x.T.copy(), 0).T)
+    z, log_sum = _shifted_log_sum(x, axis)
+    return z - log_sum
+
+
+def _shifted_log_sum(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """z = x - max and log Σ eᶻ along `axis` (kept): the stable core of log_softmax."""
     z = _shifted(x, axis)
-    with np.errstate(divide="ignore"):
-        return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):  # a slice of only -inf: log 0
+        return z, np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -224,12 +230,14 @@ def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.nda
 
 
 def _linear_dw(g: Any, ans: Any, x: Any, w: Any, b: Any = None) -> Any:
-    # ∂L/∂w = gᵀ·x over every leading (batch) axis of x.
+    # ∂L/∂w = gᵀ·x summed over the leading axes of x, flattened into one; axes of g in front
+    # of those (a batch of cotangents, in transforms) stay.
     if x.ndim == 1:
         return expand_dims(g, axis=-1) * x
     if x.ndim > 2:
         rows = int(np.prod(x.shape[:-1]))
-        g, x = g.reshape((rows, g.shape[-1])), x.reshape((rows, x.shape[-1]))
+        g = g.reshape(g.shape[: g.ndim - x.ndim] + (rows, g.shape[-1]))
+        x = x.reshape((rows, x.shape[-1]))
     return matmul(swapaxes(g), x)
 
 
@@ -250,9 +258,8 @@ def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> n
         xc = x.T.copy()
     else:
         xc = x.T if x.ndim == 2 else np.moveaxis(x, axis, 0)
-    z = _shifted(xc, 0)
-    with np.errstate(divide="ignore"):
-        lse = np.log(np.exp(z).sum(axis=0))
+    z, lse = _shifted_log_sum(xc, 0)
+    lse = lse[0]
     if t.ndim == 1:
         nll = lse - z[t, np.arange(t.shape[0])]
     else:

@@ -582,7 +582,8 @@ def _node_vjp_rows(node: Node, g: np.ndarray) -> list:
 
 def _bh_direct(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     # Elementwise rules combine g with inputs of the output's rank or less: NumPy
-    # broadcasting lines them up with g's trailing axes, and the batch axis rides along.
+    # broadcasting lines them up with g's trailing axes, and the batch axis rides along
+    # (linear's rules too: their matmuls treat g's extra leading axis as a batch axis).
     return op.vjp(g, ans, datas, node.attrs, node.edges)
 
 
@@ -693,21 +694,6 @@ def _bh_matmul(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     return out
 
 
-def _bh_linear(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
-    # The rules take g (B, ..., out) as they are, once x is at most 2-d: x (..., in) and g
-    # are flattened to (rows, in) and (B, rows, out), and x's gradient shaped back.
-    x = np.asarray(datas[0])
-    if x.ndim <= 2:
-        return op.vjp(g, ans, datas, node.attrs, node.edges)
-    rows = int(np.prod(x.shape[:-1]))
-    g2 = g.reshape((g.shape[0], rows, g.shape[-1]))
-    x2 = x.reshape((rows, x.shape[-1]))
-    grads = list(op.vjp(g2, ans, (x2, *datas[1:]), node.attrs, node.edges))
-    if grads[0] is not None:
-        grads[0] = grads[0].reshape(g.shape[:1] + x.shape)
-    return grads
-
-
 def _bh_cross_entropy(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     # The rule scales (softmax - onehot) by g: give g the batch axis in front of x's axes.
     axis, reduction = node.attrs["axis"], node.attrs["reduction"]
@@ -722,7 +708,7 @@ _BATCHED: dict[str, Callable] = {
     **dict.fromkeys(
         (
             "add sub mul div pow neg maximum minimum exp log sqrt sin cos tanh sigmoid relu "
-            "abs clip where copy astype expand expand_copy"
+            "abs clip where copy astype expand expand_copy linear"
         ).split(),
         _bh_direct,
     ),
@@ -736,6 +722,5 @@ _BATCHED: dict[str, Callable] = {
     "index_put": _bh_index_put,
     "concatenate": _bh_concatenate,
     "matmul": _bh_matmul,
-    "linear": _bh_linear,
     "cross_entropy": _bh_cross_entropy,
 }
