@@ -469,11 +469,10 @@ def _run_node(
         # upstream gradient passed through, a view, or a user's array must not be.
         fresh = owns and gi.base is None and gi is not g and (i == 0 or gi is not grads[0])
         if type(e) is not Node:
-            if e.grad is None and not (create or targets) and gi.dtype == e.data.dtype:
-                # a leaf's first gradient (the common case of _send_to_leaf, inlined)
-                e.grad = _leaf_grad(gi if fresh else gi.copy())
-            else:
+            if targets:
                 _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
+            else:
+                _accumulate_leaf(e, gi, fresh, create)
             continue
         prev = pending.get(e)
         if prev is None:
