@@ -436,7 +436,7 @@ def _run_node(
         from .tensor import _make
 
         g = _as_tensor(g)
-        ans_t = _make(ans, node) if ans is not None else None
+        ans_t = _make(ans, node) if op.saves_ans else None  # a `saving` op recomputes
         grads = op.vjp(g, ans_t, inputs, node.attrs, edges)
     else:
         grads = op.vjp(g, ans, datas, node.attrs, edges)

@@ -50,6 +50,7 @@ class _FunctionOp:
         self.differentiable = True
 
     keeps_state = True  # the ctx holds what the user saved: freed after backward
+    saving = None  # the ctx holds what backward needs, too
 
     def fwd(self, *args: Any) -> np.ndarray:
         """Run the user's forward again (used by gradcheck to localise a wrong rule)."""

@@ -495,6 +495,9 @@ def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
     try:
         with no_grad():
             ans = fwd(*d64)
+            # What the rules take as `ans`: the output, or the intermediate a `saving` op keeps.
+            saving = getattr(op, "saving", None)
+            kept = saving(*d64, **attrs)[1] if saving is not None else ans
     except Exception:  # an op that cannot run on float64 copies is skipped, not blamed
         return None
     for i, e in enumerate(node.edges):
@@ -504,7 +507,7 @@ def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
 
         def vjp_i(g: np.ndarray, i: int = i, x: np.ndarray = x) -> np.ndarray:
             with no_grad():
-                gi = op.vjp(g, ans, tuple(d64), node.attrs, node.edges)[i]
+                gi = op.vjp(g, kept, tuple(d64), node.attrs, node.edges)[i]
             if gi is None:
                 return np.zeros(x.shape)
             gi = np.asarray(gi.data if isinstance(gi, Tensor) else gi, dtype=np.float64)

@@ -26,11 +26,14 @@ import numpy as np
 from .tensor import Op
 
 
-def primitive(name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False) -> Op:
+def primitive(
+    name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False,
+    saving: Any = None,
+) -> Op:  # fmt: skip
     """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient)."""
     if len(rules) == 1 and rules[0] is None:
         return Op(name, fwd, None)
-    return Op(name, fwd, rules, saves_ans=saves_ans, view=view)
+    return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving)
 
 
 def variadic(name: str, fwd: Any, rule: Any) -> Op:
@@ -181,22 +184,23 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     # log-probabilities accurate to the last bit.
     if _short_rows(x, axis):
         return np.ascontiguousarray(_log_softmax(x.T.copy(), 0).T)
-    z, log_sum = _shifted_log_sum(x, axis)
-    return z - log_sum
-
-
-def _shifted_log_sum(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """z = x - max and log Σ eᶻ along `axis` (kept): the stable core of log_softmax."""
-    z = _shifted(x, axis)
+    z, _, s = _shifted_exp(x, axis)
     with np.errstate(divide="ignore"):  # a slice of only -inf: log 0
-        return z, np.log(np.exp(z).sum(axis=axis, keepdims=True))
+        return z - np.log(s)
+
+
+def _shifted_exp(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z = x - max, eᶻ and Σ eᶻ along `axis` (kept): the stable core of the softmax family."""
+    z = _shifted(x, axis)
+    e = np.exp(z)
+    return z, e, e.sum(axis=axis, keepdims=True)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if _short_rows(x, axis):
         return np.ascontiguousarray(_softmax(x.T.copy(), 0).T)
-    e = np.exp(_shifted(x, axis))
-    return e / e.sum(axis=axis, keepdims=True)
+    _, e, s = _shifted_exp(x, axis)
+    return e / s
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -251,35 +255,44 @@ def _onehot(t: np.ndarray, n: int, axis: int, dtype: Any) -> np.ndarray:
     return (t.reshape(t.shape[:axis] + (1,) + t.shape[axis:]) == classes).astype(dtype)
 
 
-def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> np.ndarray:
+def _cross_entropy_saving(
+    x: np.ndarray, t: np.ndarray, axis: int, reduction: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The loss, and softmax(x) for the rule (the forward has eᶻ and Σ eᶻ at hand)."""
     # -log softmax(x)[t] = log Σ e^z - z[t] with z = x - max (log_softmax's roundings, only for
     # the picked classes), worked out with the class axis first.
     if _short_rows(x, axis):
         xc = x.T.copy()
     else:
         xc = x.T if x.ndim == 2 else np.moveaxis(x, axis, 0)
-    z, lse = _shifted_log_sum(xc, 0)
-    lse = lse[0]
+    z, e, s = _shifted_exp(xc, 0)
+    with np.errstate(divide="ignore"):  # a slice of only -inf: log 0
+        lse = np.log(s[0])
     if t.ndim == 1:
         nll = lse - z[t, np.arange(t.shape[0])]
     else:
         nll = lse - np.take_along_axis(z, t[None], 0)[0]
+    probs = e / s
+    probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
     if reduction == "none":
-        return nll
+        return nll, probs
     total = nll.sum()
     if reduction == "sum":
-        return total
+        return total, probs
     with np.errstate(invalid="ignore"):  # the mean of no samples is NaN, as in PyTorch
-        return total / nll.size  # NumPy's mean: the sum (pairwise, in the dtype) over n
+        return total / nll.size, probs  # NumPy's mean: the sum (pairwise, in the dtype) / n
 
 
-def _dcross_entropy(g: Any, ans: Any, x: Any, t: np.ndarray, axis: int, reduction: str) -> Any:
-    # ∂/∂x of -log softmax(x)[t] is softmax(x) - onehot(t), per sample.
+def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction: str) -> Any:
+    # ∂/∂x of -log softmax(x)[t] is softmax(x) - onehot(t), per sample. p is the softmax the
+    # forward kept, or None when this rule is itself recorded (then it must be an op of x).
     if reduction == "mean":
         g = g / builtins.max(t.size, 1)
     elif reduction == "none":
         g = expand_dims(g, axis=axis)
-    return (softmax(x, axis=axis) - _onehot(t, x.shape[axis], axis, x.dtype)) * g
+    if p is None:
+        p = softmax(x, axis=axis)
+    return (p - _onehot(t, x.shape[axis], axis, x.dtype)) * g
 
 
 # ------------------------------------------------------------------------- the table
@@ -350,7 +363,8 @@ log_softmax = primitive("log_softmax", _log_softmax,
                         lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
                         saves_ans=True)  # fmt: skip
 # softmax cross-entropy of logits x against integer classes t (a constant): one node
-cross_entropy = primitive("cross_entropy", _cross_entropy, _dcross_entropy, None)
+cross_entropy = primitive("cross_entropy", lambda *a, **kw: _cross_entropy_saving(*a, **kw)[0],
+                          _dcross_entropy, None, saving=_cross_entropy_saving)  # fmt: skip
 logsumexp = primitive("logsumexp", _logsumexp,
                       lambda g, ans, x, axis=None, keepdims=False:
                           _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),

@@ -729,9 +729,16 @@ class Op:
     `create_graph=True` records the backward pass). A rule of None means "no gradient".
     Called on raw arrays, an op just computes (this is what makes the rules work on
     arrays); called with a Tensor among its arguments it records itself.
+
+    `ans` is the output when `saves_ans`. An op with `saving` instead keeps an intermediate
+    of its forward for the rules: `saving(*inputs)` returns (output, intermediate), and the
+    rules get the intermediate as `ans` — or None when the backward is recorded, where they
+    recompute it with differentiable ops.
     """
 
-    __slots__ = ("name", "fwd", "rules", "saves_ans", "view", "differentiable", "owns_grads")
+    __slots__ = (
+        "name", "fwd", "rules", "saves_ans", "saving", "view", "differentiable", "owns_grads",
+    )  # fmt: skip
     keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
     def __init__(
@@ -741,11 +748,13 @@ class Op:
         rules: Sequence[Callable | None] | Callable | None,
         saves_ans: bool = False,
         view: bool = False,
+        saving: Callable | None = None,
     ) -> None:
         self.name = name
         self.fwd = fwd
         self.rules = tuple(rules) if isinstance(rules, list | tuple) else rules
         self.saves_ans = saves_ans
+        self.saving = saving
         self.view = view
         self.differentiable = rules is not None
         self.owns_grads = True
@@ -835,8 +844,12 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 edge_list.append(None)
                 version_list.append(None)
         datas = tuple(data_list)
+    saved = None
     try:
-        out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
+        if op.saving is not None and record and _state.enabled:
+            out, saved = op.saving(*datas, **attrs) if attrs else op.saving(*datas)
+        else:
+            out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
     except (ValueError, TypeError, IndexError) as e:
         raise _op_error(op, args, e) from None
     if type(out) is not np.ndarray:
@@ -885,6 +898,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             node.ans = out
             node.ans_cell = cell
             node.ans_version = cell[0]
+        elif saved is not None:  # private to the node: nothing can change it in place
+            node.ans = saved
+            node.ans_cell = _UNCHANGING
+            node.ans_version = 0
         else:
             node.ans = node.ans_cell = None
             node.ans_version = 0
@@ -901,6 +918,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
 
 
 _new_node = object.__new__
+_UNCHANGING = (0,)  # the version "counter" of an intermediate only its node holds
 _next_seq = engine._sequence.__next__
 
 
