@@ -168,38 +168,40 @@ def _short_rows(x: np.ndarray, axis: Any) -> bool:
     return x.ndim == 2 and axis in (1, -1, (1,)) and x.shape[1] <= 16 and x.shape[0] >= 32
 
 
-def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
-    # x minus its max along `axis`: softmax is shift invariant, and the shift keeps exp finite.
-    if not x.size:
-        return x.copy()
-    m = x.max(axis=axis, keepdims=True)
-    if not np.isfinite(m).all():
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-    with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf, whose exp is the 0 we want
-        return x - m
-
-
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     # (x - m) - log Σ e^(x - m): subtracting the small log-sum last keeps the largest
     # log-probabilities accurate to the last bit.
     if _short_rows(x, axis):
         return np.ascontiguousarray(_log_softmax(x.T.copy(), 0).T)
-    z, _, s = _shifted_exp(x, axis)
-    with np.errstate(divide="ignore"):  # a slice of only -inf: log 0
+    with np.errstate(over="ignore", divide="ignore"):  # see _shifted_exp; log 0 for all -inf
+        z, _, s = _shifted_exp(x, axis)
         return z - np.log(s)
 
 
 def _shifted_exp(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """z = x - max, eᶻ and Σ eᶻ along `axis` (kept): the stable core of the softmax family."""
-    z = _shifted(x, axis)
+    """z = x - max, eᶻ and Σ eᶻ along `axis` (kept): the stable core of the softmax family.
+
+    Softmax is shift invariant, and the shift keeps exp finite. Callers run it under
+    np.errstate(over="ignore"): -1e308 - 1e308 overflows to -inf, whose exp is the 0 wanted.
+    """
+    if x.size:
+        m = np.maximum.reduce(x, axis=axis, keepdims=True)
+        # One sum finds an all -inf slice, an inf or a NaN among the maxima (a sum that
+        # overflows only sends finite maxima down the careful path, which keeps them).
+        if not np.isfinite(np.add.reduce(m, axis=None)):
+            m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+        z = x - m
+    else:
+        z = x.copy()
     e = np.exp(z)
-    return z, e, e.sum(axis=axis, keepdims=True)
+    return z, e, np.add.reduce(e, axis=axis, keepdims=True)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if _short_rows(x, axis):
         return np.ascontiguousarray(_softmax(x.T.copy(), 0).T)
-    _, e, s = _shifted_exp(x, axis)
+    with np.errstate(over="ignore"):  # see _shifted_exp
+        _, e, s = _shifted_exp(x, axis)
     return e / s
 
 
@@ -265,21 +267,22 @@ def _cross_entropy_saving(
         xc = x.T.copy()
     else:
         xc = x.T if x.ndim == 2 else np.moveaxis(x, axis, 0)
-    z, e, s = _shifted_exp(xc, 0)
-    with np.errstate(divide="ignore"):  # a slice of only -inf: log 0
+    # Quiet: see _shifted_exp; log 0 for a slice of only -inf; the mean of no samples is
+    # NaN, as in PyTorch.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        z, e, s = _shifted_exp(xc, 0)
         lse = np.log(s[0])
-    if t.ndim == 1:
-        nll = lse - z[t, np.arange(t.shape[0])]
-    else:
-        nll = lse - np.take_along_axis(z, t[None], 0)[0]
-    probs = e / s
-    probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
-    if reduction == "none":
-        return nll, probs
-    total = nll.sum()
-    if reduction == "sum":
-        return total, probs
-    with np.errstate(invalid="ignore"):  # the mean of no samples is NaN, as in PyTorch
+        if t.ndim == 1:
+            nll = lse - z[t, np.arange(t.shape[0])]
+        else:
+            nll = lse - np.take_along_axis(z, t[None], 0)[0]
+        probs = e / s
+        probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
+        if reduction == "none":
+            return nll, probs
+        total = np.add.reduce(nll, axis=None)
+        if reduction == "sum":
+            return total, probs
         return total / nll.size, probs  # NumPy's mean: the sum (pairwise, in the dtype) / n
 
 

@@ -248,7 +248,9 @@ def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int)
 
 def _has_ignored(name: str, t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
     """Whether some target is `ignore_index`; raise if another is not a class."""
-    if not t.size or (0 <= t.min() and t.max() < n_classes):  # the common case, cheaply
+    if not t.size or (  # the common case, cheaply (ufunc reductions skip .min()'s wrapper)
+        0 <= np.minimum.reduce(t, axis=None) and np.maximum.reduce(t, axis=None) < n_classes
+    ):
         return 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if np.any(bad):
