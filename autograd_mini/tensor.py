@@ -247,7 +247,7 @@ class Tensor:
                     f"output, but the output has shape {self.shape}; pass gradient= shaped "
                     f"like the output"
                 )
-            g = np.ones_like(self.data)
+            g = np.ones(self.data.shape, self.data.dtype)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else gradient
             g = np.asarray(g)

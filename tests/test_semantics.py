@@ -50,6 +50,41 @@ def test_retain_graph_allows_a_second_backward():
     np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])
 
 
+def test_an_intermediate_saved_by_the_forward_reaches_the_rule_unless_backward_is_recorded():
+    # `saving`: exp(x) computed once in the forward of f(x) = sum(exp(x)), handed to the rule
+    # as `ans`; a recorded backward gets None and recomputes it with differentiable ops.
+    from autograd_mini.ops import exp, primitive
+
+    seen = []
+
+    def rule(g, e, x):  # noqa: ANN001, ANN202
+        seen.append(None if e is None else e.copy())
+        return g * (exp(x) if e is None else e)
+
+    def saving(x):  # noqa: ANN001, ANN202
+        e = np.exp(x)
+        return e.sum(), e
+
+    op = primitive("sum_exp", lambda x: np.exp(x).sum(), rule, saving=saving)
+    x0 = np.array([0.0, 1.0, -2.0])
+    assert op(x0) == np.exp(x0).sum()  # on raw arrays: the output alone
+    x = leaf(x0)
+    out = op(x)
+    out.backward(retain_graph=True)
+    out.backward()  # the kept intermediate was not changed by the first pass
+    np.testing.assert_array_equal(x.grad.data, 2 * np.exp(x0))
+    assert len(seen) == 2 and all(np.array_equal(e, np.exp(x0)) for e in seen)
+    x.grad = None
+    op(x).backward(create_graph=True)
+    assert seen[-1] is None
+    g = x.grad
+    x.grad = None
+    g.sum().backward()  # d²/dx² sum(exp(x)) = exp(x)
+    np.testing.assert_allclose(x.grad.data, np.exp(x0), rtol=1e-15)
+    with ag.no_grad():
+        assert op(x).grad_fn is None
+
+
 def test_saved_arrays_are_freed_after_backward():
     x = leaf(np.ones(4))
     h = x * 2

@@ -118,20 +118,20 @@ def _axis(name: str, x: Tensor, axis: Any, kw: dict) -> int:
 def linear(input: Any, weight: Any, bias: Any = None) -> Tensor:
     """input @ weight.T + bias, with weight shaped (out_features, in_features)."""
     x, w = _t(input), _t(weight)
-    if w.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-d (out, in), got shape {w.shape}")
-    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
+    xs, ws = x.data.shape, w.data.shape  # (the arrays' own shapes: this runs every layer)
+    if len(ws) != 2:
+        raise ValueError(f"linear: weight must be 2-d (out, in), got shape {ws}")
+    if not xs or xs[-1] != ws[1]:
         raise ValueError(
-            f"linear: input of shape {x.shape} does not end in in_features={w.shape[1]} "
-            f"(weight of shape {w.shape})"
+            f"linear: input of shape {xs} does not end in in_features={ws[1]} "
+            f"(weight of shape {ws})"
         )
     if bias is None:
         return apply(ops.linear, (x, w))
     b = bias if isinstance(bias, Tensor) else _data(bias)
-    if b.shape != (w.shape[0],):
-        raise ValueError(
-            f"linear: bias must have shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}"
-        )
+    bs = b.data.shape if isinstance(b, Tensor) else b.shape
+    if bs != (ws[0],):
+        raise ValueError(f"linear: bias must have shape ({ws[0]},) for weight {ws}, got {bs}")
     return apply(ops.linear, (x, w, b))
 
 
