@@ -248,9 +248,10 @@ def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int)
 
 def _has_ignored(name: str, t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
     """Whether some target is `ignore_index`; raise if another is not a class."""
-    if not t.size or (  # the common case, cheaply (ufunc reductions skip .min()'s wrapper)
-        0 <= np.minimum.reduce(t, axis=None) and np.maximum.reduce(t, axis=None) < n_classes
-    ):
+    # The common case in one reduction: read as unsigned, a negative index is huge, so the
+    # largest target is below n_classes exactly when every target is a class.
+    u = t.view(f"u{t.itemsize}") if t.dtype.kind == "i" else t
+    if not t.size or np.maximum.reduce(u, axis=None) < n_classes:
         return 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if np.any(bad):
