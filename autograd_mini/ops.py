@@ -3,7 +3,8 @@
 Read each entry as calculus. For y = f(x₁, …, xₙ) a rule receives the upstream gradient
 `g` = ∂L/∂y, the output `ans` = y and the inputs, and returns ∂L/∂xᵢ = g · ∂y/∂xᵢ (the chain
 rule). (One op, `cross_entropy`, declares `saving=`: its rule gets the softmax its forward
-computed in place of `ans`, or None when the backward is itself recorded.) Three things the engine does, so no rule has to:
+computed in place of `ans`, or None when the backward is itself recorded.) Three things the
+engine does, so no rule has to:
 - broadcasting: a rule may return a gradient shaped like the output; the engine sums it back
   to the input's shape (`engine.unbroadcast`);
 - dtype: the gradient is cast to the input's dtype;
