@@ -496,8 +496,7 @@ def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
         with no_grad():
             ans = fwd(*d64)
             # What the rules take as `ans`: the output, or the intermediate a `saving` op keeps.
-            saving = getattr(op, "saving", None)
-            kept = saving(*d64, **attrs)[1] if saving is not None else ans
+            kept = op.saving(*d64, **attrs)[1] if op.saving is not None else ans
     except Exception:  # an op that cannot run on float64 copies is skipped, not blamed
         return None
     for i, e in enumerate(node.edges):

@@ -145,14 +145,9 @@ def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.nd
     if _short_rows(x, axis):
         out = _logsumexp(x.T.copy(), (0,), True).reshape(-1, 1)
         return out if keepdims else out[:, 0]
-    if x.size:
-        m = x.max(axis=axis, keepdims=True)
-        if not np.isfinite(m).all():  # all -inf (or an inf) in a slice: no shift there
-            m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-    else:
-        m = np.zeros(_kept_shape(x.shape, axis), dtype=x.dtype)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    with np.errstate(over="ignore", divide="ignore"):  # see _shifted_exp; log 0 for all -inf
+        m, _, _, s = _shifted_exp(x, axis)
+        out = np.log(s)
     out += m
     if keepdims:
         return out
@@ -176,34 +171,33 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if _short_rows(x, axis):
         return np.ascontiguousarray(_log_softmax(x.T.copy(), 0).T)
     with np.errstate(over="ignore", divide="ignore"):  # see _shifted_exp; log 0 for all -inf
-        z, _, s = _shifted_exp(x, axis)
+        _, z, _, s = _shifted_exp(x, axis)
         return z - np.log(s)
 
 
-def _shifted_exp(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """z = x - max, eᶻ and Σ eᶻ along `axis` (kept): the stable core of the softmax family.
+def _shifted_exp(x: np.ndarray, axis: Any) -> tuple[np.ndarray, ...]:
+    """m = max along `axis` (kept), z = x - m, eᶻ and Σ eᶻ (kept): the softmax family's core.
 
-    Softmax is shift invariant, and the shift keeps exp finite. Callers run it under
+    Softmax is shift invariant, and the shift keeps exp finite. Where a maximum is not finite
+    (a slice of only -inf, an inf) that slice is not shifted. Callers run this under
     np.errstate(over="ignore"): -1e308 - 1e308 overflows to -inf, whose exp is the 0 wanted.
     """
-    if x.size:
-        m = np.maximum.reduce(x, axis=axis, keepdims=True)
-        # One sum finds an all -inf slice, an inf or a NaN among the maxima (a sum that
-        # overflows only sends finite maxima down the careful path, which keeps them).
-        if not np.isfinite(np.add.reduce(m, axis=None)):
-            m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-        z = x - m
-    else:
-        z = x.copy()
+    # No elements have no maximum; their sum, 0, is as good a shift (and has the kept shape).
+    m = (np.maximum.reduce if x.size else np.add.reduce)(x, axis=axis, keepdims=True)
+    # One sum finds an all -inf slice, an inf or a NaN among the maxima (a sum that overflows
+    # only sends finite maxima down the careful path, which keeps them).
+    if not np.isfinite(np.add.reduce(m, axis=None)):
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    z = x - m
     e = np.exp(z)
-    return z, e, np.add.reduce(e, axis=axis, keepdims=True)
+    return m, z, e, np.add.reduce(e, axis=axis, keepdims=True)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if _short_rows(x, axis):
         return np.ascontiguousarray(_softmax(x.T.copy(), 0).T)
     with np.errstate(over="ignore"):  # see _shifted_exp
-        _, e, s = _shifted_exp(x, axis)
+        _, _, e, s = _shifted_exp(x, axis)
     return e / s
 
 
@@ -272,7 +266,7 @@ def _cross_entropy_saving(
     # Quiet: see _shifted_exp; log 0 for a slice of only -inf; the mean of no samples is
     # NaN, as in PyTorch.
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        z, e, s = _shifted_exp(xc, 0)
+        _, z, e, s = _shifted_exp(xc, 0)
         lse = np.log(s[0])
         if t.ndim == 1:
             nll = lse - z[t, np.arange(t.shape[0])]
