@@ -79,6 +79,17 @@ def _inside(x: Any, lo: Any, hi: Any) -> Any:
     return lower * upper
 
 
+def _masked(g: Any, keep: Any) -> Any:
+    """`g` where `keep` is true, 0 elsewhere."""
+    # NumPy multiplies two float arrays in SIMD but converts a bool operand element by
+    # element: on arrays the mask becomes a float first (13 µs against 20 at 128×256 float32).
+    if type(g) is np.ndarray and type(keep) is np.ndarray and g.shape == keep.shape:
+        m = keep.astype(g.dtype)
+        m *= g
+        return m
+    return g * keep
+
+
 def _tie(x: Any, y: Any) -> Any:
     # 1 where x wins, ½ where x and y tie, 0 where y wins.
     return (x > y) + (x == y) * 0.5
@@ -332,9 +343,9 @@ sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x))
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x))
 tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True)
 sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True)
-relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: g * (x > 0))
+relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, x > 0))
 abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
-clip = primitive("clip", _clip, lambda g, ans, x, lo=None, hi=None: g * _inside(x, lo, hi))
+clip = primitive("clip", _clip, lambda g, ans, x, lo=None, hi=None: _masked(g, _inside(x, lo, hi)))
 where = primitive("where", np.where,
                   None,
                   lambda g, ans, c, x, y: where(c, g, 0),

@@ -404,6 +404,33 @@ def _grad_of(fn, values):
     return x.grad.data
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_clip_pass_the_gradient_bit_for_bit_where_the_input_is_inside(dtype):
+    # Their rules multiply by the mask as floats (faster than by bools): nan, ±inf and -0.0
+    # in the upstream gradient must come out exactly as g * mask gives them.
+    x = np.array([-1.0, 0.0, 2.0, 3.0, -4.0, 0.5, 0.25], dtype)
+    g = np.array([np.nan, np.inf, -0.0, -np.inf, 7.0, np.nan, -3.0], dtype)
+    for fn, keep in [
+        (lambda t: t.relu(), x > 0),
+        (lambda t: t.clip(-2.0, 1.0), (x > -2.0) & (x < 1.0)),
+        (lambda t: t.clip(None, 1.0), x < 1.0),
+    ]:
+        t = leaf(x)
+        with np.errstate(invalid="ignore"):  # inf · 0 is nan, and meant to be
+            fn(t).backward(g)
+            expected = g * keep
+        assert t.grad.dtype == dtype
+        np.testing.assert_array_equal(t.grad.data, expected)  # nan where nan
+        np.testing.assert_array_equal(np.signbit(t.grad.data), np.signbit(expected))
+    # A batch of cotangents (jacobian's batched backward) and a recorded backward (hessian)
+    # take the general path: the same values.
+    xs = np.array([-1.0, 2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(ag.jacobian(lambda t: t.relu() * 2.0)(xs), np.diag([0, 2, 0, 2]))
+    np.testing.assert_array_equal(
+        ag.hessian(lambda t: (t.relu() ** 2).sum())(xs), np.diag([0, 2, 0, 2])
+    )
+
+
 def test_subgradient_table():
     """The README's table of subgradient conventions, row by row."""
     np.testing.assert_array_equal(_grad_of(lambda x: x.relu(), [0.0, 1.0, -1.0]), [0, 1, 0])
