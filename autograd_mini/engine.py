@@ -234,7 +234,7 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
     if lead < 0:
         raise ValueError(f"cannot unbroadcast gradient of shape {gshape} to {shape}")
     if lead == 1 and gshape[1:] == shape:  # the everyday case: a bias added to a batch
-        return g.sum(axis=0)
+        return np.add.reduce(g, axis=0) if type(g) is np.ndarray else g.sum(axis=0)
     ones = tuple(lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
     if not ones:  # only leading axes were added (a bias): one sum, a fresh array
         g = g.sum(axis=tuple(range(lead)))
@@ -471,6 +471,8 @@ def _run_node(
         if type(e) is not Node:
             if targets:
                 _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
+            elif fresh and e.grad is None:  # the everyday leaf: its first gradient, ours to keep
+                e.grad = _leaf_grad(gi)
             else:
                 _accumulate_leaf(e, gi, fresh, create)
             continue

@@ -55,10 +55,11 @@ class SGD(Optimizer):
             dampening = float(group["dampening"])
             weight_decay = float(group["weight_decay"])
             nesterov = bool(group["nesterov"])
+            maximize = group["maximize"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = self._grad_of(p, group["maximize"])
+                grad = self._grad_of(p, maximize)
                 if weight_decay != 0:
                     grad = grad + weight_decay * p.data
                 if momentum != 0:
