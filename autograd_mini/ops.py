@@ -265,9 +265,9 @@ def _onehot(t: np.ndarray, n: int, axis: int, dtype: Any) -> np.ndarray:
 
 
 def _cross_entropy_saving(
-    x: np.ndarray, t: np.ndarray, axis: int, reduction: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The loss, and softmax(x) for the rule (the forward has eᶻ and Σ eᶻ at hand)."""
+    x: np.ndarray, t: np.ndarray, axis: int, reduction: str, keep: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The loss, and softmax(x) for the rule if `keep` (the forward has eᶻ and Σ eᶻ at hand)."""
     # -log softmax(x)[t] = log Σ e^z - z[t] with z = x - max (log_softmax's roundings, only for
     # the picked classes), worked out with the class axis first.
     if _short_rows(x, axis):
@@ -283,14 +283,21 @@ def _cross_entropy_saving(
             nll = lse - z[t, np.arange(t.shape[0])]
         else:
             nll = lse - np.take_along_axis(z, t[None], 0)[0]
-        probs = e / s
-        probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
+        probs = None
+        if keep:
+            probs = e / s
+            probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
         if reduction == "none":
             return nll, probs
         total = np.add.reduce(nll, axis=None)
         if reduction == "sum":
             return total, probs
         return total / nll.size, probs  # NumPy's mean: the sum (pairwise, in the dtype) / n
+
+
+def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> np.ndarray:
+    # The forward when nothing is recorded: the loss alone.
+    return _cross_entropy_saving(x, t, axis, reduction, keep=False)[0]
 
 
 def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction: str) -> Any:
@@ -373,7 +380,7 @@ log_softmax = primitive("log_softmax", _log_softmax,
                         lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
                         saves_ans=True)  # fmt: skip
 # softmax cross-entropy of logits x against integer classes t (a constant): one node
-cross_entropy = primitive("cross_entropy", lambda *a, **kw: _cross_entropy_saving(*a, **kw)[0],
+cross_entropy = primitive("cross_entropy", _cross_entropy,
                           _dcross_entropy, None, saving=_cross_entropy_saving)  # fmt: skip
 logsumexp = primitive("logsumexp", _logsumexp,
                       lambda g, ans, x, axis=None, keepdims=False:

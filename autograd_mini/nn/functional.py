@@ -215,8 +215,7 @@ def nll_loss(
     cax = 1 if x.ndim >= 2 else 0
     n_classes = x.shape[cax]
     w = _class_weight("nll_loss", weight, n_classes, x.dtype)
-    t = _int_targets("nll_loss", x, target, cax, ignore_index)
-    _has_ignored("nll_loss", t, n_classes, ignore_index)
+    t, _ = _int_targets("nll_loss", x, target, cax, ignore_index)
     loss, denom = _nll(x, t, w, cax, ignore_index)
     return _reduce_nll(loss, denom, reduction)
 
@@ -230,7 +229,10 @@ def _reduce_nll(loss: Tensor, denom: np.ndarray | None, reduction: str) -> Tenso
     return loss.sum() / denom if denom is not None else loss.mean()
 
 
-def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int) -> np.ndarray:
+def _int_targets(
+    name: str, x: Tensor, target: Any, cax: int, ignore_index: int
+) -> tuple[np.ndarray, bool]:
+    """The class-index targets, checked, and whether some of them is `ignore_index`."""
     t = _data(target)
     if t.dtype.kind not in "iu":
         raise TypeError(
@@ -243,23 +245,19 @@ def _int_targets(name: str, x: Tensor, target: Any, cax: int, ignore_index: int)
             f"{name}: expected a target of shape {expected} for input of shape {x.shape} "
             f"(classes on axis {cax}), got {t.shape}"
         )
-    return t
-
-
-def _has_ignored(name: str, t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
-    """Whether some target is `ignore_index`; raise if another is not a class."""
+    n_classes = x.shape[cax]
     # The common case in one reduction: read as unsigned, a negative index is huge, so the
     # largest target is below n_classes exactly when every target is a class.
     u = t.view(f"u{t.itemsize}") if t.dtype.kind == "i" else t
     if not t.size or np.maximum.reduce(u, axis=None) < n_classes:
-        return 0 <= ignore_index < n_classes and ignore_index in t
+        return t, 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if np.any(bad):
         raise ValueError(
             f"{name}: target value {int(t[bad].flat[0])} is out of range for {n_classes} "
             f"classes (valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
         )
-    return True
+    return t, True
 
 
 def _nll(
@@ -313,8 +311,7 @@ def cross_entropy(
         loss = -(wl * p).sum(axis=cax)
         return _reduce(loss, reduction)
 
-    t = _int_targets("cross_entropy", x, target, cax, ignore_index)
-    ignored = _has_ignored("cross_entropy", t, n_classes, ignore_index)
+    t, ignored = _int_targets("cross_entropy", x, target, cax, ignore_index)
     if w is None and label_smoothing == 0 and not ignored:
         # The everyday case in one node: log_softmax, pick, reduce. The node keeps its own
         # copy of the targets: changing the caller's array cannot change the gradient.
