@@ -833,7 +833,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         data_list: list = []
         edge_list: list = []
         version_list: list = []
-        record = False
+        record = raw = False
         for x in args:
             if isinstance(x, Tensor):
                 data_list.append(x.data)
@@ -844,6 +844,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 data_list.append(x)
                 edge_list.append(None)
                 version_list.append(None)
+                raw = raw or isinstance(x, np.ndarray)
         datas = tuple(data_list)
     saved = None
     try:
@@ -868,17 +869,23 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 va = a._version[0]
             else:
                 ea = va = None
+                if isinstance(a, np.ndarray):  # see _own_arrays
+                    args = (a.copy(), b)
             if isinstance(b, Tensor):
                 eb = b._node or (b if rb else None)
                 vb = b._version[0]
             else:
                 eb = vb = None
+                if isinstance(b, np.ndarray):
+                    args = (args[0], b.copy())
             edges: tuple = (ea, eb)
             versions: tuple = (va, vb)
         elif n == 1:
             edges, versions = (a._node or a,), (a._version[0],)
         else:
             edges, versions = tuple(edge_list), tuple(version_list)
+            if raw:
+                args = _own_arrays(args)
         if op.view:
             base = args[0]
             t._version = cell = base._version
@@ -916,6 +923,13 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         t._base = None
         t._version = args[0]._version if (op.view and isinstance(args[0], Tensor)) else [0]
     return t
+
+
+def _own_arrays(args: tuple) -> tuple:
+    """`args` with each plain NumPy array copied: the node keeps its arguments for backward,
+    and a caller who changes an array it passed (which has no version counter) must not
+    change the gradient silently."""
+    return tuple([x.copy() if isinstance(x, np.ndarray) else x for x in args])
 
 
 _new_node = object.__new__

@@ -1014,3 +1014,16 @@ def test_index_arrays_reused_before_backward_do_not_change_the_gradient():
         x.grad = None
         y.backward()
         np.testing.assert_array_equal(x.grad.data, [3.0, 0.0, 3.0])
+
+
+def test_array_arguments_reused_before_backward_do_not_change_the_gradient():
+    # A plain ndarray has no version counter: the node keeps its own copy of it.
+    x = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    a = np.array([1.0, 2.0, 3.0])
+    c = np.array([True, False, True])
+    y = (x * a).sum() + (a / x).sum() + ag.where(c, x, 0.0).sum()
+    a[:] = 100.0
+    c[:] = False
+    y.backward()
+    x0 = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(x.grad.data, x0 - x0 / x0**2 + [1.0, 0.0, 1.0], rtol=1e-15)

@@ -313,9 +313,8 @@ def cross_entropy(
 
     t, ignored = _int_targets("cross_entropy", x, target, cax, ignore_index)
     if w is None and label_smoothing == 0 and not ignored:
-        # The everyday case in one node: log_softmax, pick, reduce. The node keeps its own
-        # copy of the targets: changing the caller's array cannot change the gradient.
-        return apply(ops.cross_entropy, (x, t.copy()), {"axis": cax, "reduction": reduction})
+        # The everyday case in one node: log_softmax, pick, reduce.
+        return apply(ops.cross_entropy, (x, t), {"axis": cax, "reduction": reduction})
     logp = log_softmax(x, axis=cax)
     nll, denom = _nll(logp, t, w, cax, ignore_index)
     out = _reduce_nll(nll, denom, reduction)
