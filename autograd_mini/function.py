@@ -68,12 +68,73 @@ class _FunctionOp:
                 f"{self.name}.backward returned {len(grads)} gradients, but forward took "
                 f"{len(edges)} inputs (return None for an input that needs no gradient)"
             )
-        return list(grads)
+        if not _state.enabled:
+            return list(grads)
+        # The backward is being recorded (create_graph=True). It ran on the NumPy arrays the
+        # forward saved, so how the gradients depend on the inputs is not in the graph: a
+        # derivative through them would be silently wrong (see _once_differentiable).
+        return [_once_differentiable(self.name, gi, gt, edges) for gi in grads]
 
     def release(self, node: Node) -> None:
         """Free the values the user saved."""
         self.ctx._saved = None
         self.ctx._freed = True
+
+
+class OnceDifferentiableError(RuntimeError):
+    """A derivative was asked through the gradient a user Function's backward computed."""
+
+
+class _NotDifferentiable:
+    """The op standing for what a user's backward left out of the graph: differentiating
+    through it raises, as through torch's `once_differentiable`."""
+
+    __slots__ = ("name",)
+    saves_ans = view = owns_grads = keeps_state = False
+    differentiable = True
+    saving = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def vjp(self, g: Any, ans: Any, args: tuple, attrs: Any, edges: tuple) -> list:
+        """Raise: the dependence this stands for is unknown."""
+        fn = self.name.removesuffix(".backward")
+        raise OnceDifferentiableError(
+            f"cannot differentiate through the gradient that {fn}.backward computed: a "
+            "Function's backward works on the NumPy arrays its forward saved, so how that "
+            "gradient depends on the Function's inputs is unknown (as with torch's "
+            "once_differentiable). For second derivatives (hessian, grad of grad, a backward "
+            f"through create_graph=True gradients), write {fn} with built-in Tensor "
+            "operations instead of as a Function."
+        )
+
+
+def _stand_in(name: str, arr: np.ndarray, parents: list) -> Tensor:
+    t = Tensor(arr)
+    none = (None,) * len(parents)
+    op = _NotDifferentiable(f"{name}.backward")
+    t._node = Node(op, none, tuple(parents), none, None, None, None)
+    t._rg = True
+    return t
+
+
+def _once_differentiable(name: str, gi: Any, g: Tensor, edges: tuple) -> Any:
+    """`gi` made to raise if it is differentiated with respect to the op's inputs (and, if
+    the user's backward left the graph, with respect to the upstream gradient too)."""
+    if gi is None:
+        return None
+    inputs = [e for e in edges if e is not None]
+    if isinstance(gi, Tensor) and gi.requires_grad:
+        # Linear in g through the graph (what jvp's double-vjp needs); the inputs' part is
+        # a zero whose derivative raises.
+        return gi + _stand_in(name, np.zeros((), gi.dtype), inputs)
+    arr = gi.data if isinstance(gi, Tensor) else np.asarray(gi)
+    if arr.dtype.kind not in "fc":
+        return gi
+    if g.requires_grad:
+        inputs.append(g._node if g._node is not None else g)
+    return _stand_in(name, arr, inputs)
 
 
 class Function:
@@ -108,6 +169,10 @@ class Function:
                 f"{cls.__name__}.forward must return one NumPy array, got {type(out).__name__}"
             )
         out = np.asarray(out)
+        if any(type(d) is np.ndarray and np.may_share_memory(out, d) for d in datas):
+            # An input's memory (forward returned it, or a view of it): a later in-place
+            # change of the output must not change the input behind its version counter.
+            out = out.copy()
         op = _FunctionOp(cls, ctx)
         if _Anomaly.enabled:
             _check_forward(op, list(datas), out)  # type: ignore[arg-type]
@@ -118,7 +183,13 @@ class Function:
                 for a, need in zip(args, needs)
             )
             versions = [a._version[0] if isinstance(a, Tensor) else None for a in args]
-            node = Node(op, args, edges, versions, None, None, None)
+            # If forward saved its output, an in-place change of it before backward must
+            # be caught like one of a built-in op's saved output.
+            saved = ctx._saved or ()
+            kept = any(type(v) is np.ndarray and np.may_share_memory(v, out) for v in saved)
+            node = Node(
+                op, args, edges, versions, out if kept else None, t._version if kept else None, None
+            )
             if _Anomaly.enabled:
                 engine.record_trace(node)
             t._node = node

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import engine, ops
 from .engine import Node, enable_grad, no_grad
+from .function import OnceDifferentiableError
 from .tensor import Op, Tensor, apply
 from .transforms import node_arrays
 
@@ -413,19 +414,20 @@ def _gradgrad(f: Callable, inputs: Any, eps: float, atol: float, rtol: float) ->
         return tuple(Tensor(np.zeros(x.shape)) if g is None else g for g, x in zip(gs, leaves))
 
     extended = list(call) + [Tensor(c, requires_grad=True) for c in cots]
-    res, _ = _check(vjp_of_f, tuple(extended), eps, atol, rtol, fname)
-    if res.ok:
-        return res
     users = sorted({n.op.name for n in _nodes(outs) if not _is_builtin(n.op)})
-    msg = res.message
-    if users:
-        msg += (
-            "\n  note: the graph contains user Function(s) "
-            + ", ".join(repr(u) for u in users)
-            + "; for second derivatives a Function's backward must compute with "
-            "autograd_mini operations on grad_output (a Tensor), so that it is recorded"
+    try:
+        res, _ = _check(vjp_of_f, tuple(extended), eps, atol, rtol, fname)
+    except OnceDifferentiableError as e:
+        names = ", ".join(repr(u) for u in users)
+        return _Result(
+            False, np.inf, np.inf, f"{fname}: the graph contains user Function(s) {names}: {e}"
         )
-    return res._replace(message=msg)
+    if res.ok or not users:
+        return res
+    names = ", ".join(repr(u) for u in users)
+    return res._replace(
+        message=res.message + f"\n  note: the graph contains user Function(s) {names}"
+    )
 
 
 # --------------------------------------------------------------------------- localisation
@@ -771,6 +773,28 @@ def _run_case(case: OpCase, rng: np.random.Generator, eps: float, atol: float, r
     return first, second
 
 
+def _positive_step(s: str) -> float:
+    # Rejected here, as a usage error, rather than in every op's check: otherwise a bad --eps
+    # runs the whole catalogue and reports every op as failed.
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def _tolerance(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {s!r}") from None
+    if not v >= 0:  # also rejects NaN
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {s!r}")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     """`autograd-mini gradcheck`: check every catalogue op, print a table, 1 if any fails."""
     parser = argparse.ArgumentParser(
@@ -780,9 +804,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     parser.add_argument("--op", default=None, help="only ops whose name contains this text")
-    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
-    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance")
-    parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance")
+    parser.add_argument("--eps", type=_positive_step, default=1e-6, help="finite-difference step")
+    parser.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance")
+    parser.add_argument("--rtol", type=_tolerance, default=1e-3, help="relative tolerance")
     parser.add_argument("-v", "--verbose", action="store_true", help="print failure details")
     args = parser.parse_args(argv)
 

@@ -77,9 +77,11 @@ def _leaf(x: Any, fname: str, pos: int) -> Tensor:
                 "inputs can be differentiated"
             )
         if x.requires_grad:
-            # Keep the caller's graph connected: the result is then differentiable with
-            # respect to whatever `x` depends on (this is what makes grad(grad(f)) work).
-            return x
+            # A node of its own, still connected to the caller's graph (so the result is
+            # differentiable with respect to whatever `x` depends on: grad(grad(f))). Taking
+            # `x` itself would count every other use of it — a closure over `x`, an outer
+            # transform's variable — as this argument (JAX's "perturbation confusion").
+            return ops.copy(x)
         return Tensor(x.data, requires_grad=True)
     if isinstance(x, bool | np.bool_):
         raise TypeError(f"{fname}: argument {pos} is a bool; it cannot be differentiated")
@@ -100,18 +102,53 @@ def _prepare(args: tuple, nums: tuple, fname: str) -> tuple[list, list[Tensor]]:
     """The arguments to call `f` with, and the leaves standing for the differentiated ones."""
     call = list(args)
     leaves: list[Tensor] = []
-    counts: dict = {}
-    for a in args:
-        counts[id(a)] = counts.get(id(a), 0) + 1
     for i in nums:
-        leaf = _leaf(args[i], fname, i)
-        if leaf is args[i] and counts[id(leaf)] > 1:
-            # The same tensor at several positions: give this one its own node so it gets
-            # its own partial derivative, not the total one.
-            leaf = ops.copy(leaf)
-        call[i] = leaf
+        leaf = _leaf(args[i], fname, i)  # a new tensor each time: the same array or tensor
+        call[i] = leaf  # at two positions gets two partial derivatives
         leaves.append(leaf)
     return call, leaves
+
+
+def _walk(out: Tensor, leaves: list) -> tuple[list[Node], bool]:
+    """The nodes `out` depends on short of `leaves`, and whether it also depends on a tensor
+    that requires grad other than through them (a leaf of the caller's)."""
+    own = {id(_key(leaf)) for leaf in leaves}
+    stack = [out._node] if out._node is not None else []
+    seen: dict = {}
+    outside = False
+    while stack:
+        item = stack.pop()
+        if id(item) in own or id(item) in seen:
+            continue
+        if type(item) is not Node:
+            outside = outside or item._rg  # a closed-over parameter (see _release)
+            continue
+        seen[id(item)] = item
+        stack.extend(e for e in item.edges if e is not None)
+    return list(seen.values()), outside
+
+
+def _release(leaves: list) -> None:
+    """Mark the leaves a finished call made for its arguments as not requiring grad: a graph
+    the call returns may still lead to them, but for any later transform they are constants,
+    not variables of an enclosing function (see `_walk`). Backward does not read the flag."""
+    for leaf in leaves:
+        if leaf._node is None:
+            leaf._rg = False
+
+
+def _reaches_outside(out: Tensor, leaves: list) -> bool:
+    """Whether `out` depends on a tensor that requires grad other than through `leaves`."""
+    return out._node is not None and _walk(out, leaves)[1]
+
+
+def _mode(tmode: bool, grad_on: bool, out: Tensor, leaves: list) -> tuple[bool, bool]:
+    """(Tensor mode, record the backward): NumPy arguments give NumPy results, unless `f`
+    closed over a tensor that requires grad — then the result must stay differentiable (a
+    transform nested in a function that is itself differentiated)."""
+    if not tmode and grad_on and _reaches_outside(out, leaves):
+        tmode = True
+    return tmode, tmode and grad_on
 
 
 def _tensor_mode(*groups: Sequence[Any]) -> bool:
@@ -226,11 +263,11 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
 def _value_and_grad(f: Callable, argnums: Any, args: tuple, kwargs: dict, fname: str) -> tuple:
     nums, single = _argnums(argnums, len(args), fname)
-    tmode = _tensor_mode(args, tuple(kwargs.values()))
-    create = tmode and is_grad_enabled()
+    grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(args, nums, fname)
         out = _as_output(f(*call, **kwargs), fname)
+    tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
     if out.data.size != 1:
         raise ValueError(
             f"{fname}: f must return a single element (a scalar), but it returned an output "
@@ -244,6 +281,7 @@ def _value_and_grad(f: Callable, argnums: Any, args: tuple, kwargs: dict, fname:
     else:
         value = _plain_value(out)
         grads = [_plain(g, args[i]) for g, i in zip(grads, nums)]
+    _release(leaves)
     return value, (grads[0] if single else tuple(grads))
 
 
@@ -251,11 +289,11 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """`(f(*primals), vjp_fn)`; `vjp_fn(cotangent)` gives one gradient per primal."""
     if not primals:
         raise TypeError("vjp: need at least one primal argument")
-    tmode = _tensor_mode(primals)
-    create = tmode and is_grad_enabled()
+    grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(primals, tuple(range(len(primals))), "vjp")
         out = _as_output(f(*call), "vjp")
+    tmode, create = _mode(_tensor_mode(primals), grad_on, out, leaves)
     _check_float_output(out, "vjp")
 
     def vjp_fn(cotangent: Any) -> tuple:
@@ -270,6 +308,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tuple(_plain(g, p) for g, p in zip(gs, primals))
 
     value = (out if create else out.detach()) if tmode else _plain_value(out)
+    _release(leaves)
     return value, vjp_fn
 
 
@@ -287,18 +326,20 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         )
     if not primals:
         raise TypeError("jvp: need at least one primal argument")
-    tmode = _tensor_mode(primals, tangents)
-    create = tmode and is_grad_enabled()
+    grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(tuple(primals), tuple(range(len(primals))), "jvp")
-    tans = [
-        _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=create)
-        for i, (t, leaf) in enumerate(zip(tangents, leaves))
-    ]
-    with enable_grad():
+        for i, (t, leaf) in enumerate(zip(tangents, leaves)):  # fail before calling f
+            _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=False)
         out = _as_output(f(*call), "jvp")
         _check_float_output(out, "jvp")
+        tmode, create = _mode(_tensor_mode(primals, tangents), grad_on, out, leaves)
+        tans = [
+            _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=create)
+            for i, (t, leaf) in enumerate(zip(tangents, leaves))
+        ]
         tangent_out = _jvp_double_vjp(out, leaves, tans, create)
+    _release(leaves)
     if tmode:
         value = out if create else out.detach()
         return value, tangent_out if isinstance(tangent_out, Tensor) else Tensor(tangent_out)
@@ -309,6 +350,8 @@ def _jvp_double_vjp(out: Tensor, leaves: list, tans: list, create: bool) -> Any:
     """J·t by differentiating the (linear in u) vjp u ↦ Jᵀu with respect to u."""
     if not out.requires_grad:
         return _zeros(out, create)
+    if any(type(node.op) is not Op for node in _walk(out, leaves)[0]):
+        return _jvp_by_jacobian(out, leaves, tans, create)
     u = Tensor(np.zeros(out.shape, out.dtype), requires_grad=True)
     gs = engine.backward([out], [u], retain_graph=True, create_graph=True, inputs=leaves)
     roots, cots = [], []
@@ -324,6 +367,18 @@ def _jvp_double_vjp(out: Tensor, leaves: list, tans: list, create: bool) -> Any:
     return res
 
 
+def _jvp_by_jacobian(out: Tensor, leaves: list, tans: list, create: bool) -> Any:
+    """J·t from the whole Jacobian, for graphs with user Functions: the double-vjp trick
+    differentiates their backward, which may be plain NumPy."""
+    total: Any = None
+    m = out.data.size
+    for jac, t, leaf in zip(_jacobian_of(out, leaves, create), tans, leaves):
+        n = leaf.data.size
+        term = (jac.reshape((m, n)) @ t.reshape((n,))).reshape(out.shape)
+        total = term if total is None else total + term
+    return total if total.dtype == out.dtype else total.astype(out.dtype)
+
+
 # --------------------------------------------------------------------------- jacobian & hessian
 
 
@@ -332,15 +387,16 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
-        tmode = _tensor_mode(args, tuple(kwargs.values()))
-        create = tmode and is_grad_enabled()
+        grad_on = is_grad_enabled()
         with enable_grad():
             call, leaves = _prepare(args, nums, "jacobian")
             out = _as_output(f(*call, **kwargs), "jacobian")
+        tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
         _check_float_output(out, "jacobian")
         jacs = _jacobian_of(out, leaves, create)
         if tmode:
             jacs = [j if isinstance(j, Tensor) else Tensor(j) for j in jacs]
+        _release(leaves)
         return jacs[0] if single else tuple(jacs)
 
     return _wrap(jacobian_f, f, "jacobian")
@@ -354,11 +410,11 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
     def hessian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "hessian")
-        tmode = _tensor_mode(args, tuple(kwargs.values()))
-        create = tmode and is_grad_enabled()
+        grad_on = is_grad_enabled()
         with enable_grad():
             call, leaves = _prepare(args, nums, "hessian")
             out = _as_output(f(*call, **kwargs), "hessian")
+            tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
             if out.data.size != 1:
                 raise ValueError(
                     f"hessian: f must return a single element (a scalar), but it returned an "
@@ -372,6 +428,7 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             if tmode:
                 blocks = [b if isinstance(b, Tensor) else Tensor(b) for b in blocks]
             rows.append(blocks[0] if single else tuple(blocks))
+        _release(leaves)
         return rows[0] if single else tuple(rows)
 
     return _wrap(hessian_f, f, "hessian")

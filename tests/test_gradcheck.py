@@ -334,6 +334,40 @@ def test_main_exits_nonzero_when_an_op_is_wrong(monkeypatch, capsys):
     assert gc_module.main(["--op", "no such op"]) == 2
 
 
+@pytest.mark.parametrize(
+    "flag, value, expected",
+    [
+        ("--eps", "0", "positive"),
+        ("--eps", "-1", "positive"),
+        ("--eps", "nan", "positive"),
+        ("--eps", "inf", "positive"),
+        ("--eps", "tiny", "positive"),
+        ("--atol", "-1e-5", "non-negative"),
+        ("--rtol", "nan", "non-negative"),
+    ],
+)
+def test_main_rejects_invalid_step_and_tolerances_as_usage_errors(
+    monkeypatch, capsys, flag, value, expected
+):
+    # Without the check the whole catalogue ran and every op was reported as failed.
+    ran = []
+    case = OpCase("fine", lambda t: (ran.append(1), t.sin())[1], ((3,),), ("real",))
+    monkeypatch.setattr(gc_module, "CATALOGUE", [case])
+    with pytest.raises(SystemExit) as exc:
+        gc_module.main([f"{flag}={value}"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: expected a {expected} number, got '{value}'" in err
+    assert ran == []
+
+
+def test_main_accepts_valid_step_and_tolerances(monkeypatch, capsys):
+    case = OpCase("fine", lambda t: t.sin(), ((3,),), ("real",))
+    monkeypatch.setattr(gc_module, "CATALOGUE", [case])
+    assert gc_module.main(["--eps", "1e-5", "--atol", "0", "--rtol", "1e-3"]) == 0
+    assert "(eps=1e-05, atol=0, rtol=0.001, seed=0)" in capsys.readouterr().out
+
+
 def test_command_line_prints_the_table_and_exits_zero():
     proc = subprocess.run(
         [sys.executable, "-m", "autograd_mini", "gradcheck"],

@@ -112,6 +112,43 @@ def test_same_tensor_at_two_positions_gets_partial_derivatives():
     np.testing.assert_allclose(gb.data, 2 * t.data**2)
 
 
+def test_an_argument_is_not_confused_with_other_uses_of_the_same_tensor():
+    # torch.func / JAX: a closure over x, or an outer transform's x, is a constant for the
+    # inner transform; only the argument itself is varied.
+    assert grad(lambda x: grad(lambda y: x * y)(x))(3.0) == 1.0
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    np.testing.assert_array_equal(grad(lambda a: (a * x).sum())(x).data, [1.0, 2.0])
+    np.testing.assert_array_equal(jacobian(lambda a: a * x)(x).data, np.diag([1.0, 2.0]))
+    np.testing.assert_array_equal(hessian(lambda a: (a * a * x).sum())(x).data, np.diag([2, 4]))
+    y = x * 3  # a non-leaf argument
+    g = grad(lambda a: (a * y).sum())(y)
+    np.testing.assert_array_equal(g.data, [3.0, 6.0])
+    g.sum().backward()  # still connected to the caller's graph: d(sum y)/dx = 3
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+
+
+def test_numpy_mode_transform_inside_a_differentiated_function_stays_differentiable():
+    # The inner grad gets NumPy arguments but closes over the outer variable w: its result
+    # depends on w and must not be cut off into a constant (that gave a silent 0).
+    xs = np.array([1.0, 2.0])
+
+    def outer(w):
+        g = grad(lambda x: (w * x**2).sum())(xs)  # 2·w·x
+        return (g**2).sum()  # 4·Σ w²x²
+
+    w0 = np.array([0.5, 1.5])
+    gw = grad(outer)(w0)
+    assert type(gw) is np.ndarray  # NumPy in, NumPy out at the top
+    np.testing.assert_allclose(gw, 8 * w0 * xs**2)
+    inner_j = jacobian(lambda w: grad(lambda x: (w * x**2).sum())(xs))(w0)
+    np.testing.assert_allclose(inner_j, np.diag(2 * xs))
+    W = ag.tensor(np.eye(2), requires_grad=True)
+    J = jacobian(lambda x: W @ x)(xs)  # closes over a parameter: a differentiable Tensor
+    assert isinstance(J, ag.Tensor) and J.requires_grad
+    (J * J).sum().backward()
+    np.testing.assert_allclose(W.grad.data, 2 * np.eye(2))
+
+
 def test_value_and_grad():
     x = np.array([0.5, -1.0, 2.0])
     v, g = value_and_grad(lambda t: (t.exp() * t).sum())(x)
@@ -283,6 +320,35 @@ def test_jacobian_through_a_user_function_falls_back_per_row():
     x = RNG.standard_normal(4)
     J = jacobian(lambda t: Cube.apply(t.sin()))(x)
     np.testing.assert_allclose(J, np.diag(3 * np.sin(x) ** 2 * np.cos(x)), atol=1e-14)
+
+
+def test_a_user_backward_in_numpy_gives_jvp_and_refuses_second_derivatives():
+    class Cube(ag.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g.data * 3 * a**2  # plain NumPy: right, but not differentiable
+
+    x = np.array([1.0, -2.0, 0.5])
+    t = np.array([1.0, 0.5, -2.0])
+    _, jt = jvp(Cube.apply, (x,), (t,))  # was silently 0
+    np.testing.assert_allclose(jt, 3 * x**2 * t)
+    _, jt = jvp(Cube.apply, (ag.tensor(x),), (ag.tensor(t),))
+    np.testing.assert_allclose(jt.data, 3 * x**2 * t)
+    np.testing.assert_allclose(grad(lambda a: Cube.apply(a).sum())(ag.tensor(x)).data, 3 * x**2)
+    with pytest.raises(RuntimeError, match="Cube.backward"):  # was a silent zero Hessian
+        hessian(lambda a: Cube.apply(a).sum())(x)
+    a = ag.tensor(x, requires_grad=True)
+    Cube.apply(a).sum().backward(create_graph=True)
+    g = a.grad  # right, but it cannot be differentiated again
+    np.testing.assert_allclose(g.data, 3 * x**2)
+    with pytest.raises(RuntimeError, match="Tensor operations"):
+        g.sum().backward()
 
 
 # ------------------------------------------------------------------ vjp and jvp
