@@ -83,13 +83,26 @@ class set_grad_enabled(_GradMode):
         return super().__call__(fn)
 
 
-class no_grad(_GradMode):
+class _BareDecorator(_GradMode):
+    # `@no_grad` as well as `@no_grad()`, as torch accepts both.
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        self.__init__()
+        return self(fn)
+
+    def __init__(self, fn: Callable | None = None) -> None:
+        super().__init__()
+
+
+class no_grad(_BareDecorator):
     """Context manager and decorator: operations inside are not recorded."""
 
     mode = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_BareDecorator):
     """Context manager and decorator: operations inside are recorded (undoes no_grad)."""
 
     mode = True
@@ -530,7 +543,12 @@ def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
 
     if create:
         g = _as_tensor(g)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        if leaf.grad is not None:
+            leaf.grad = leaf.grad + g
+        elif g._rg:  # a .grad of its own: a rule may send one tensor to several leaves
+            leaf.grad = g * 1
+        else:
+            leaf.grad = Tensor(g.data.copy())
         return
     if isinstance(g, Tensor):
         g = g.data

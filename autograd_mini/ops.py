@@ -69,8 +69,11 @@ def _dpow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 def _dpow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    # d/dy xʸ = xʸ·ln x (taken as 0 where x = 0).
-    return where(x == 0, 0.0, g * ans * log(where(x == 0, 1.0, x)))
+    # d/dy xʸ = xʸ·ln x, taken as 0 where x = 0 and y >= 0 (xʸ·ln x -> 0 there, as PyTorch
+    # has it); for y < 0 it is ∞·(-∞) = -∞.
+    at0 = (x == 0) & (y >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return where(at0, 0.0, g * ans * log(where(at0, 1.0, x)))
 
 
 def _inside(x: Any, lo: Any, hi: Any) -> Any:
@@ -346,6 +349,9 @@ minimum = primitive("minimum", np.minimum,
 exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True)
 log = primitive("log", np.log, lambda g, ans, x: g / x)
 sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True)
+std_sqrt = primitive("std_sqrt", np.sqrt,  # std = √var; 0 where var = 0, as torch has it
+                     lambda g, ans, x: where(ans == 0, 0.0, g / (2 * where(ans == 0, 1.0, ans))),
+                     saves_ans=True)  # fmt: skip
 sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x))
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x))
 tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True)

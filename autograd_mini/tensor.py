@@ -8,6 +8,7 @@ that applies an op and records it, and the creation functions (`tensor`, `zeros`
 from __future__ import annotations
 
 import numbers
+import operator
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -73,8 +74,10 @@ def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndar
     arr = np.array(data)
     if arr.dtype == np.float64 and _default_dtype != np.float64:
         arr = arr.astype(_default_dtype)
-    elif arr.dtype.kind == "O":
-        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+    elif arr.dtype.kind not in "biufc":  # strings, objects, dates: not numbers
+        raise TypeError(
+            f"tensor: cannot make a tensor from {type(data).__name__} data of dtype {arr.dtype}"
+        )
     return arr
 
 
@@ -418,8 +421,9 @@ class Tensor:
         if _state.enabled and (self._rg or other_rg):
             if self._base is not None:
                 raise RuntimeError(
-                    f"{name}: in-place change of a view (shape {self.shape}) of a tensor "
-                    "that requires grad is not supported; use an out-of-place op"
+                    f"{name}: in-place change of a view (shape {self.shape}) is not supported "
+                    "when the view or the operand requires grad (the base tensor would not "
+                    "record it); use an out-of-place op"
                 )
             # Record out of place on a snapshot of the old value, then write the result
             # into this tensor's memory and make this tensor the op's output.
@@ -441,6 +445,11 @@ class Tensor:
                 f"of dtype {np.result_type(o)}: {e}"
             ) from None
         except ValueError:
+            if not out.flags.writeable:
+                raise ValueError(
+                    f"{name}: the tensor (shape {out.shape}) is read-only, e.g. a broadcast "
+                    "view made by expand; update a copy instead"
+                ) from None
             raise ValueError(
                 f"{name}: cannot update a tensor of shape {out.shape} in place with an operand "
                 f"of shape {np.shape(o)} (the result must keep the tensor's shape)"
@@ -488,15 +497,24 @@ class Tensor:
         if _state.enabled and (self._rg or v_rg):
             if self._base is not None:
                 raise RuntimeError(
-                    "__setitem__: assignment into a view of a tensor that requires grad is "
-                    "not supported; index the base tensor instead"
+                    f"__setitem__: assignment into a view (shape {self.shape}) is not "
+                    "supported when the view or the value requires grad (the base tensor "
+                    "would not record it); index the base tensor instead, e.g. x[0, 1] = v "
+                    "rather than x[0][1] = v"
                 )
+            if v_rg and value.ndim and value.shape[0] == 1:
+                # Leading 1s broadcast away in the assignment; without them the value's
+                # gradient has the shape the indexed region has.
+                lead = 0
+                while lead < value.ndim and value.shape[lead] == 1:
+                    lead += 1
+                value = value.reshape(value.shape[lead:])
             snap = Tensor.__new__(Tensor)
             snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, None
             snap._node, snap._version, snap._base = self._node, [0], None
             res = apply(ops.index_put, (snap, value), {"idx": idx})
             np.copyto(self.data, res.data, casting="same_kind")
-            self._node, self._rg = res._node, True
+            self._node, self._rg = res._node, res._rg  # an int tensor takes no gradient
         else:
             v = value.data if isinstance(value, Tensor) else value
             try:
@@ -589,7 +607,8 @@ class Tensor:
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Standard deviation over `axis` with `ddof` (NumPy's default 0)."""
-        return self.var(axis, ddof, keepdims, **kw).sqrt()
+        v = self.var(axis, ddof, keepdims, **kw)
+        return apply(ops.std_sqrt, (v,))
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
         """log(sum(exp(x))) over `axis`, computed stably."""
@@ -800,7 +819,8 @@ def _describe_arg(a: Any) -> str:
 
 
 def _op_error(op: Op, args: tuple, e: Exception) -> Exception:
-    msg = f"{op.name}: {e} (inputs: " + ", ".join(_describe_arg(a) for a in args) + ")"
+    text = str(e).removeprefix(f"{op.name}: ")  # NumPy's own message may name the op
+    msg = f"{op.name}: {text} (inputs: " + ", ".join(_describe_arg(a) for a in args) + ")"
     for cls in (IndexError, TypeError, ValueError):
         if isinstance(e, cls):
             return cls(msg)
@@ -816,10 +836,18 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if isinstance(a, Tensor):
             da, ra = a.data, a._rg
         else:
+            if isinstance(a, np.generic):
+                # A NumPy scalar counts as the Python number it holds, as in PyTorch: a
+                # float32 tensor times np.float64(2) stays float32.
+                a = a.item()
+                args = (a, b)
             da, ra = a, False
         if isinstance(b, Tensor):
             db, rb = b.data, b._rg
         else:
+            if isinstance(b, np.generic):
+                b = b.item()
+                args = (args[0], b)
             db, rb = b, False
         datas: tuple = (da, db)
         record = ra or rb
@@ -833,7 +861,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         data_list: list = []
         edge_list: list = []
         version_list: list = []
-        record = raw = False
+        record = raw = scalars = False
         for x in args:
             if isinstance(x, Tensor):
                 data_list.append(x.data)
@@ -841,11 +869,16 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 version_list.append(x._version[0])
                 record = record or x._rg
             else:
+                if isinstance(x, np.generic):  # a Python number (see the 2-argument path)
+                    x = x.item()
+                    scalars = True
                 data_list.append(x)
                 edge_list.append(None)
                 version_list.append(None)
                 raw = raw or isinstance(x, np.ndarray)
         datas = tuple(data_list)
+        if scalars:
+            args = tuple(x.item() if isinstance(x, np.generic) else x for x in args)
     saved = None
     try:
         if op.saving is not None and record and _state.enabled:
@@ -920,8 +953,14 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     else:
         t._node = None
         t._rg = False
-        t._base = None
-        t._version = args[0]._version if (op.view and isinstance(args[0], Tensor)) else [0]
+        if op.view and isinstance(args[0], Tensor):
+            # A view even when nothing is recorded: writing a value that requires grad into
+            # it later would change the base behind the graph's back (see __setitem__).
+            t._base = args[0]
+            t._version = args[0]._version
+        else:
+            t._base = None
+            t._version = [0]
     return t
 
 
@@ -978,8 +1017,8 @@ def _as_tuple(axis: Any) -> tuple:
 
 def _norm_axis(name: str, axis: Any, ndim: int) -> int:
     try:
-        a = int(axis)
-    except (TypeError, ValueError):
+        a = operator.index(axis)  # as NumPy: 0.7 is not an axis (int() would make it 0)
+    except TypeError:
         raise TypeError(f"{name}: axis must be an integer, got {axis!r}") from None
     if not -max(ndim, 1) <= a < max(ndim, 1):
         raise ValueError(f"{name}: axis {axis} is out of range for a tensor with {ndim} dims")

@@ -40,12 +40,17 @@ def _made(
 
 
 def _pow(x: float, y: float) -> float:
-    """x ** y, giving ±inf on overflow as NumPy (and `exp`) do, not OverflowError."""
+    """x ** y as float64 arithmetic has it (NumPy, torch): ±inf on overflow and for 0 to a
+    negative power, nan for a negative base to a fractional power, where Python raises
+    OverflowError or ZeroDivisionError or gives a complex number."""
     try:
-        return x**y
-    except OverflowError:
-        with np.errstate(over="ignore"):
-            return float(np.power(np.float64(x), y))
+        out = x**y
+        if type(out) is not complex:
+            return out
+    except (OverflowError, ZeroDivisionError):
+        pass
+    with np.errstate(all="ignore"):
+        return float(np.power(np.float64(x), y))
 
 
 class Value:

@@ -1027,3 +1027,61 @@ def test_array_arguments_reused_before_backward_do_not_change_the_gradient():
     y.backward()
     x0 = np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(x.grad.data, x0 - x0 / x0**2 + [1.0, 0.0, 1.0], rtol=1e-15)
+
+
+def test_pow_exponent_gradient_at_zero_base_follows_torch():
+    # d/dy xʸ = xʸ·ln x at x = 0: 0 for y >= 0 (the limit), -inf for y < 0 (∞·(-∞)).
+    x = ag.tensor([0.0, 0.0, 0.0, 2.0])
+    y = ag.tensor([-1.0, 0.0, 2.0, 3.0], requires_grad=True)
+    with np.errstate(divide="ignore"):
+        (x**y).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [-np.inf, 0.0, 0.0, 8 * np.log(2.0)])
+
+
+def test_std_of_constant_values_has_zero_gradient():
+    # √var has an infinite slope at var = 0; torch takes 0 there, not nan.
+    x = ag.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    x.std().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+    m = ag.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    (m.std(axis=0) * ag.tensor([1.0, 2.0, 3.0])).sum().backward()  # length-1 axis
+    np.testing.assert_array_equal(m.grad.data, [[0.0, 0.0, 0.0]])
+    v = ag.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    v.std().backward()  # elsewhere the usual (x - mean) / (n·std)
+    d = v.data - v.data.mean()
+    np.testing.assert_allclose(v.grad.data, d / (3 * np.sqrt((d * d).mean())), rtol=1e-15)
+
+
+def test_numpy_scalars_count_as_python_numbers_for_the_result_dtype():
+    # As in PyTorch: float32 stays float32 with np.float64 / np.int64 scalars on either side.
+    x = ag.tensor(np.array([1.0, 4.0], np.float32), requires_grad=True)
+    outs = [
+        x / np.sqrt(4.0),
+        np.float64(2.0) * x,
+        x * np.int64(2),
+        ag.where(x > 2, x, np.float64(0)),
+    ]
+    assert [o.dtype for o in outs] == [np.float32] * 4
+    sum(o.sum() for o in outs).backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [4.5, 5.5])
+
+
+def test_float_axis_is_a_type_error_as_in_numpy():
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        ag.ones(2, 3).sum(axis=0.7)
+    assert ag.ones(2, 3).sum(axis=np.int64(1)).shape == (2,)
+
+
+def test_tensor_of_strings_is_a_type_error():
+    with pytest.raises(TypeError, match="dtype <U3"):
+        ag.tensor("abc")
+
+
+def test_error_messages_name_the_op_once_and_a_read_only_target():
+    with pytest.raises(ValueError) as info:
+        ag.ones(2, 3) @ ag.ones(2, 3)
+    assert str(info.value).startswith("matmul: ") and "matmul: matmul" not in str(info.value)
+    e = ag.ones(3).expand(2, 3)
+    with pytest.raises(ValueError, match="read-only"):
+        e += 1

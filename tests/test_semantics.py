@@ -450,6 +450,11 @@ def test_subgradient_table():
     y = leaf([1.0, 2.0])
     (ag.tensor([0.0, 2.0]) ** y).sum().backward()
     np.testing.assert_allclose(y.grad.data, [0.0, 4.0 * np.log(2.0)])
+    neg = leaf([-1.0])
+    with np.errstate(divide="ignore"):
+        (ag.tensor([0.0]) ** neg).sum().backward()
+    np.testing.assert_array_equal(neg.grad.data, [-np.inf])
+    np.testing.assert_array_equal(_grad_of(lambda x: x.std(), [2.0, 2.0]), [0.0, 0.0])
 
 
 # ------------------------------------------------------------------ user Functions
@@ -641,3 +646,125 @@ def test_mixed_second_derivative_of_pow_at_zero_exponent():
     x.grad = y.grad = None
     gx.backward()
     assert y.grad.item() == 0.5  # d/dy (y·x^(y-1)) = x^(y-1) + y·x^(y-1)·ln x = 1/x at y = 0
+
+
+# ------------------------------------------------------------------ review fixes
+
+
+def test_create_graph_gives_each_leaf_its_own_grad():
+    # add sends one gradient tensor to both inputs: their .grad must not be one object.
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward(create_graph=True)
+    assert a.grad is not b.grad
+    (a * 1).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+
+
+def test_writing_a_value_that_requires_grad_into_a_view_is_an_error_not_a_lost_gradient():
+    w = leaf([2.0, 3.0])
+    out = ag.zeros(2, 2)
+    with pytest.raises(RuntimeError, match="index the base tensor"):
+        out[0][1] = w[0] * 5  # out[0] is a view: out would not record the write
+    buf = ag.zeros(4)
+    v = buf[0:2]
+    with pytest.raises(RuntimeError, match="in-place change of a view"):
+        v += w
+    out[0, 1] = w[0] * 5  # the supported spelling
+    (out * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [10.0, 0.0])
+    u = ag.zeros(2, 2)
+    u[0][1] = 7.0  # views of plain data stay writable
+    assert u.data[0, 1] == 7.0
+
+
+def test_assigned_value_with_extra_leading_ones_gets_its_gradient():
+    x = leaf(np.ones((2, 3)))
+    y = x * 1
+    v = leaf(np.full((1, 3), 2.0))
+    y[0] = v  # NumPy broadcasts the leading 1 away
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(v.grad.data, [[4.0, 4.0, 4.0]])
+    np.testing.assert_array_equal(x.grad.data, [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]])
+
+
+def test_assigning_a_grad_value_into_an_int_tensor_does_not_make_it_require_grad():
+    a = ag.tensor([1, 2])
+    a[0] = leaf(1.5)
+    assert not a.requires_grad and a.grad is None
+    np.testing.assert_array_equal(a.data, [1, 2])
+    a += 1  # still an ordinary int tensor
+    np.testing.assert_array_equal(a.data, [2, 3])
+
+
+def test_grad_mode_decorators_work_without_parentheses():
+    @ag.no_grad
+    def off(x):
+        return x * 2, ag.is_grad_enabled()
+
+    @ag.enable_grad
+    def on(x):
+        return x * 2
+
+    y, enabled = off(leaf(1.0))
+    assert not enabled and not y.requires_grad and off.__name__ == "off"
+    with ag.no_grad():
+        assert on(leaf(1.0)).requires_grad
+
+
+def test_function_output_saved_then_changed_in_place_is_detected():
+    class Exp(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = np.exp(x)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y
+
+    x = leaf([0.0, 1.0])
+    o = Exp.apply(x)
+    o += 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        o.sum().backward()
+
+
+def test_function_returning_its_input_does_not_share_memory_with_it():
+    class Ident(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = leaf([0.5, 1.0])
+    a = x * 1
+    b = a.sin()
+    c = Ident.apply(a)
+    c += 10  # must not change a, which sin's backward reads
+    np.testing.assert_array_equal(a.data, [0.5, 1.0])
+    (b.sum() + c.sum()).backward()
+    np.testing.assert_allclose(x.grad.data, np.cos([0.5, 1.0]) + 1, rtol=1e-15)
+
+
+def test_second_derivative_through_a_function_is_an_error_not_a_wrong_number():
+    class Sq(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g  # g is in the graph, x is a plain array
+
+    f = lambda t: (Sq.apply(t) * t).sum()  # noqa: E731  (t³: f''(3) = 18, not 12)
+    with pytest.raises(RuntimeError, match="Sq.backward"):
+        ag.grad(ag.grad(f))(ag.tensor(3.0))
+    np.testing.assert_allclose(ag.grad(f)(ag.tensor(3.0)).data, 27.0)  # first order is right

@@ -331,3 +331,16 @@ def test_power_overflow_gives_inf_like_exp():
     assert (Value(-1e200) ** 3).data == -math.inf
     assert (2.0 ** Value(5000.0)).data == math.inf
     assert Value(1000.0).exp().data == math.inf
+
+
+def test_power_at_zero_and_of_negative_base_follow_float64_arithmetic():
+    # Python raises ZeroDivisionError for 0.0 ** -0.5 and gives a complex number for
+    # (-8) ** (1/3); a Value follows NumPy and torch: inf and nan.
+    x = Value(0.0)
+    y = x**0.5  # sqrt at 0: value 0, derivative inf (torch too)
+    y.backward()
+    assert y.data == 0.0 and x.grad == math.inf
+    assert (Value(0.0) ** -1).data == math.inf
+    assert (Value(-0.0) ** -1).data == -math.inf
+    z = Value(-8.0) ** (1 / 3)
+    assert isinstance(z.data, float) and math.isnan(z.data)
