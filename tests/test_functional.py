@@ -8,6 +8,7 @@ derivatives, via ``gradcheck``/``gradgradcheck``), and against ``torch.nn.functi
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import numpy as np
@@ -281,6 +282,97 @@ def test_cross_entropy_of_no_samples() -> None:
     assert x.grad.shape == (0, 3)
 
 
+# torch.nn.functional's results (float64) for logits whose ignored row has -inf logits, as
+# masked logits on padding positions do: the ignored row counts for nothing, value or gradient.
+MASKED_X = np.array([[-np.inf, 1.0, 2.0], [0.5, 1.0, 2.0]])
+MASKED_ROW1_GRAD = {  # torch's gradient of the mean loss in row 1 (row 0 is all zeros)
+    "plain": [0.14024438316608848, 0.23122389762214904, -0.37146828078823757],
+    "smooth": [0.07357771649942181, 0.16455723095548236, -0.23813494745490427],
+    "weight_smooth": [0.10867253539946035, 0.17136452666956134, -0.28003706206902174],
+}
+
+
+@pytest.mark.parametrize(
+    ("kw", "loss", "grad"),
+    [
+        ({}, 0.4643687841079449, "plain"),
+        ({"label_smoothing": 0.2}, 0.6310354507746117, "smooth"),
+        ({"weight": np.array([1.0, 2.0, 3.0]), "label_smoothing": 0.2}, 0.5111886429451931,
+         "weight_smooth"),
+    ],
+)  # fmt: skip
+def test_cross_entropy_ignored_sample_with_inf_logits(kw: dict, loss: float, grad: str) -> None:
+    # The ignored sample's stand-in class 0 has log-probability -inf; -inf·0 used to make
+    # the whole loss NaN. Ignored by -100 or by an ignore_index that is a class, the same.
+    for t, ignore_index in [(np.array([-100, 2]), -100), (np.array([0, 2]), 0)]:
+        x = ag.tensor(MASKED_X, requires_grad=True)
+        out = F.cross_entropy(x, t, ignore_index=ignore_index, **kw)
+        assert_close(out.item(), loss, rtol=1e-14)
+        out.backward()
+        assert_close(x.grad.data, [[0.0, 0.0, 0.0], MASKED_ROW1_GRAD[grad]], rtol=1e-13)
+        none = F.cross_entropy(MASKED_X, t, ignore_index=ignore_index, reduction="none", **kw)
+        assert none.data[0] == 0.0 and np.isfinite(none.data[1])
+        total = F.cross_entropy(MASKED_X, t, ignore_index=ignore_index, reduction="sum", **kw)
+        assert total.item() == none.data[1]
+    # nll_loss on the log-probabilities: the same
+    x = ag.tensor(MASKED_X, requires_grad=True)
+    out = F.nll_loss(F.log_softmax(x, axis=1), np.array([-100, 2]))
+    assert_close(out.item(), 0.4643687841079449, rtol=1e-14)
+    out.backward()
+    assert_close(x.grad.data, [[0.0, 0.0, 0.0], MASKED_ROW1_GRAD["plain"]], rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 2, 2), (3,)])
+@pytest.mark.parametrize(
+    ("fn", "kw"),
+    [
+        (fn, kw)
+        for fn in ["cross_entropy", "nll_loss"]
+        for kw in [{}, {"weight": np.array([1.0, 2.0, 3.0])}, {"ignore_index": 1}]
+    ]
+    + [("cross_entropy", {"label_smoothing": 0.2})],
+)
+def test_all_targets_ignored_gives_nan_mean_and_zero_gradient(shape, fn, kw) -> None:
+    # As in torch: the mean over no (weighted) samples is 0/0 = NaN, but the gradient is 0,
+    # not 0·(g/0) = NaN; second derivatives are 0 too. A -inf logit changes nothing.
+    ignore = kw.get("ignore_index", -100)
+    cax = 1 if len(shape) > 1 else 0
+    t = np.full(shape[:cax] + shape[cax + 1 :], ignore)
+    x = RNG.standard_normal(shape)
+    x[(0,) * len(shape)] = -np.inf
+
+    def loss(a, reduction="mean"):  # noqa: ANN001, ANN202
+        if fn == "nll_loss":
+            return F.nll_loss(F.log_softmax(a, axis=cax), t, reduction=reduction, **kw)
+        return F.cross_entropy(a, t, reduction=reduction, **kw)
+
+    a = ag.tensor(x, requires_grad=True)
+    mean = loss(a)
+    assert np.isnan(mean.item())
+    mean.backward()
+    np.testing.assert_array_equal(a.grad.data, np.zeros(shape))
+    hvp = ag.grad(lambda b: ag.grad(loss)(b).sum())(ag.tensor(x))  # Hessian times ones
+    np.testing.assert_array_equal(hvp.data, np.zeros(shape))
+    for reduction in ("sum", "none"):
+        g = ag.grad(lambda b, r=reduction: loss(b, r).sum())(ag.tensor(x))
+        assert np.all(loss(x, reduction).data == 0.0)
+        np.testing.assert_array_equal(g.data, np.zeros(shape))
+
+
+def test_cross_entropy_keeps_one_node_and_zero_weight_nan_as_torch() -> None:
+    # Without weights, smoothing or ignored targets the loss stays a single node.
+    out = F.cross_entropy(ag.tensor(MASKED_X[1:], requires_grad=True), np.array([2]))
+    assert out.grad_fn.name == "cross_entropy"
+    # A total weight of 0 over samples that are not ignored is still torch's NaN, in the
+    # value and in those samples' gradients (0·(g/0)); an ignored one keeps gradient 0.
+    a = ag.tensor(np.zeros((2, 3)), requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and 0·inf, as expected
+        out = F.cross_entropy(a, np.array([0, -100]), weight=np.array([0.0, 1.0, 1.0]))
+        out.backward()
+    assert np.isnan(out.item())
+    assert np.all(np.isnan(a.grad.data[0])) and np.all(a.grad.data[1] == 0.0)
+
+
 def test_cross_entropy_errors() -> None:
     x = np.zeros((3, 4))
     with pytest.raises(ValueError, match="target value 4 is out of range for 4 classes"):
@@ -347,6 +439,58 @@ def test_binary_cross_entropy_at_and_near_0_and_1() -> None:
     eps = float(np.float32(1e-12))
     assert_close(g, (x - t) / np.maximum(x * (1 - x), eps), rtol=1e-10)
     assert g[2] == -1 / eps and g[3] == 1 / eps
+
+
+@pytest.mark.parametrize(
+    ("reduction", "weight", "loss", "target_grad"),
+    [
+        ("sum", None, 130.7541046886309,
+         [np.inf, -np.inf, 115.12925464970229, 0.4054651081081643]),
+        ("sum", [2.0, 1.0, 0.5, 1.0], 145.7541046886309,
+         [np.inf, -np.inf, 57.564627324851145, 0.4054651081081643]),
+        ("mean", [2.0, 1.0, 0.5, 1.0], 36.43852617215772,
+         [np.inf, -np.inf, 14.391156831212786, 0.10136627702704107]),
+    ],
+)  # fmt: skip
+def test_binary_cross_entropy_target_gradient_is_not_clamped(
+    reduction: str, weight, loss: float, target_grad: list
+) -> None:
+    # torch's values. The loss clamps log x and log(1 - x) at -100, but its gradient with
+    # respect to the target is log(1 - x) - log(x), unclamped: ±inf at x = 0 and 1 and
+    # -log(1e-50) = 115.13 (not 100) at x = 1e-50. The input's gradient is unchanged.
+    x = np.array([0.0, 1.0, 1e-50, 0.4])
+    t = np.array([0.3, 0.3, 0.3, 0.6])
+    w = None if weight is None else np.array(weight)
+    a, b = ag.tensor(x, requires_grad=True), ag.tensor(t, requires_grad=True)
+    out = F.binary_cross_entropy(a, b, weight=w, reduction=reduction)
+    assert_close(out.item(), loss, rtol=1e-14)
+    out.backward()
+    assert_close(b.grad.data, target_grad, rtol=1e-14)
+    n = x.size if reduction == "mean" else 1
+    eps = float(np.float32(1e-12))
+    x_grad = (1.0 if w is None else w) * (x - t) / np.maximum(x * (1 - x), eps) / n
+    assert_close(a.grad.data, x_grad, rtol=1e-12)
+    # the input's gradient alone is the same, and second derivatives in the target still
+    # work: 0, the loss being linear in it
+    x_only = ag.grad(lambda p: F.binary_cross_entropy(p, t, weight=w, reduction=reduction))
+    assert_close(x_only(ag.tensor(x)).data, x_grad, rtol=1e-12)
+    hess = ag.hessian(lambda q: F.binary_cross_entropy(x, q, weight=w, reduction=reduction))(t)
+    np.testing.assert_array_equal(hess, np.zeros((4, 4)))
+
+
+def test_binary_cross_entropy_target_gradient_float32() -> None:
+    # torch's values in float32; x[2] is the float32 denormal nearest 1e-44, below e^-100
+    x = np.array([0.0, 1.0, 1e-44, 0.4], dtype=np.float32)
+    t = np.array([0.3, 0.3, 0.3, 0.6], dtype=np.float32)
+    a, b = ag.tensor(x, requires_grad=True), ag.tensor(t, requires_grad=True)
+    out = F.binary_cross_entropy(a, b, reduction="sum")
+    assert out.dtype == np.float32
+    assert_close(out.item(), 130.7541046142578, rtol=1e-6)
+    out.backward()
+    assert b.grad.dtype == np.float32 and a.grad.dtype == np.float32
+    assert_close(b.grad.data, [np.inf, -np.inf, 101.33302307128906, 0.40546515583992004], rtol=1e-6)
+    assert_close(a.grad.data, [-3.00000018432e11, 6.99999977472e11, -3.00000018432e11,
+                               -0.8333333730697632], rtol=1e-6)  # fmt: skip
 
 
 def test_binary_cross_entropy_errors() -> None:
@@ -615,3 +759,120 @@ def test_binary_cross_entropy_boundaries_match_torch() -> None:
     va.sum().backward()
     vb.sum().backward()
     assert_close(a.grad.data, b.grad.numpy(), rtol=1e-10)
+
+
+def _assert_like_torch(ours, theirs, dtype, what: str, atol32=None) -> None:  # noqa: ANN001
+    # float64: the contract's 1e-10 relative (a 1e-15 floor for cancelling softmax - onehot);
+    # float32: 1e-4 relative, by default with a floor at the scale of the largest entry
+    # (the two libraries round float32 sums differently). NaN and ±inf where torch's are.
+    assert ours.dtype == dtype, what
+    if dtype == np.float64:
+        rtol, atol = 1e-10, 1e-15
+    else:
+        finite = np.abs(theirs[np.isfinite(theirs)])
+        scale = max(finite.max(), 1.0) if finite.size else 1.0
+        rtol, atol = 1e-4, 1e-5 * scale if atol32 is None else atol32
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=atol, err_msg=what)
+
+
+def _check_class_loss_against_torch(torch, fn, x, t, w, kw, cax, up, v, case) -> None:  # noqa: ANN001
+    """Value, gradient and Hessian-vector product of sum(loss · up) against torch's."""
+    tf = torch.nn.functional
+
+    def ours(a):  # noqa: ANN001, ANN202
+        if fn == "cross_entropy":
+            loss = F.cross_entropy(a, t, weight=w, **kw)
+        else:
+            loss = F.nll_loss(F.log_softmax(a, axis=cax), t, weight=w, **kw)
+        return (loss * up).sum()
+
+    def theirs(b):  # noqa: ANN001, ANN202
+        tw = None if w is None else torch.from_numpy(w)
+        tt = torch.from_numpy(np.asarray(t, np.int64))
+        if fn == "cross_entropy":
+            loss = tf.cross_entropy(b, tt, weight=tw, **kw)
+        else:
+            loss = tf.nll_loss(tf.log_softmax(b, dim=cax), tt, weight=tw, **kw)
+        return (loss * torch.from_numpy(up)).sum()
+
+    with np.errstate(invalid="ignore"):  # (the NaN mean of no samples, times up)
+        value = ours(ag.tensor(x)).data
+        grad = ag.grad(ours)(ag.tensor(x)).data
+        hvp = ag.grad(lambda a: (ag.grad(ours)(a) * v).sum())(ag.tensor(x)).data
+    b = torch.tensor(x, requires_grad=True)
+    out = theirs(b)
+    (g,) = torch.autograd.grad(out, b, create_graph=True)
+    (h,) = torch.autograd.grad((g * torch.from_numpy(v)).sum(), b)
+    _assert_like_torch(value, out.detach().numpy(), x.dtype, f"value: {case}")
+    _assert_like_torch(grad, g.detach().numpy(), x.dtype, f"gradient: {case}")
+    _assert_like_torch(hvp, h.numpy(), x.dtype, f"Hessian-vector product: {case}")
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (2, 4, 3, 2), (4,)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ignored_targets_match_torch(shape: tuple, dtype) -> None:  # noqa: ANN001
+    # Some or all targets ignored (by -100, by a class index, by an index beyond the
+    # classes), ignored positions with -inf logits; every reduction, with and without class
+    # weights and label smoothing; values, gradients and Hessian-vector products.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(zlib.crc32(repr((shape, dtype)).encode()))
+    cax = 1 if len(shape) > 1 else 0
+    n_classes, tshape = shape[cax], shape[:cax] + shape[cax + 1 :]
+    for pattern, ignore_index, use_weight, smoothing, fn, reduction in itertools.product(
+        ["some", "all"],
+        [-100, 1, 7],
+        [False, True],
+        [0.0, 0.2],
+        ["cross_entropy", "nll_loss"],
+        REDUCTIONS,
+    ):
+        if fn == "nll_loss" and smoothing:
+            continue
+        x = rng.standard_normal(shape) * 3
+        ignored = rng.random(tshape) < 0.4 if pattern == "some" else np.ones(tshape, bool)
+        ignored |= np.arange(ignored.size).reshape(tshape) == 0  # at least one
+        t = np.where(ignored, ignore_index, rng.integers(0, n_classes, tshape))
+        np.moveaxis(x, cax, -1)[ignored, 0] = -np.inf  # masked logits at ignored positions
+        x = x.astype(dtype)
+        w = rng.uniform(0.5, 2.0, n_classes).astype(dtype) if use_weight else None
+        kw = {"ignore_index": ignore_index, "reduction": reduction}
+        if smoothing:
+            kw["label_smoothing"] = smoothing
+        up = rng.standard_normal(tshape if reduction == "none" else ()).astype(dtype)
+        v = rng.standard_normal(shape).astype(dtype)
+        case = f"{fn}, {pattern} ignored, weight: {use_weight}, {kw}"
+        _check_class_loss_against_torch(torch, fn, x, t, w, kw, cax, up, v, case)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_cross_entropy_target_gradient_matches_torch(dtype, reduction: str) -> None:  # noqa: ANN001
+    # Inputs at 0, at 1, below e^-100 (where the loss's logs are clamped), near the ends and
+    # inside; both gradients, with and without (broadcast) weights.
+    torch = pytest.importorskip("torch")
+    tiny = [1e-50, 1e-300, 5e-324] if dtype == np.float64 else [1e-44, 3e-44, 1e-40]
+    x = np.array([0.0, 1.0, *tiny, 1e-13, 1 - 1e-7, 0.5, 0.3, 0.9, 1e-30, 0.7], dtype=dtype)
+    x = x.reshape(3, 4)
+    rng = np.random.default_rng(5)
+    t = rng.random(x.shape).astype(dtype)
+    t.flat[:3] = [0.0, 1.0, 0.3]
+    up = rng.standard_normal(x.shape if reduction == "none" else ()).astype(dtype)
+    for w in [
+        None,
+        rng.uniform(0.5, 2, 4).astype(dtype),
+        rng.uniform(0.5, 2, (3, 4)).astype(dtype),
+    ]:
+        a, b = ag.tensor(x, requires_grad=True), ag.tensor(t, requires_grad=True)
+        out = F.binary_cross_entropy(a, b, weight=w, reduction=reduction)
+        (out * up).sum().backward()
+        ta, tb = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
+        tw = None if w is None else torch.from_numpy(w)
+        tout = torch.nn.functional.binary_cross_entropy(ta, tb, weight=tw, reduction=reduction)
+        (tout * torch.from_numpy(up)).sum().backward()
+        case = f"weight={None if w is None else w.shape} {reduction}"
+        for ours, theirs, what in [
+            (out.data, tout.detach().numpy(), "value"),
+            (a.grad.data, ta.grad.numpy(), "input gradient"),
+            (b.grad.data, tb.grad.numpy(), "target gradient"),
+        ]:  # (float32: elementwise formulas, so 1e-4 relative with a tiny floor)
+            _assert_like_torch(ours, theirs, dtype, f"{what}: {case}", atol32=1e-6)

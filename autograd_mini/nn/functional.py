@@ -274,7 +274,15 @@ def _nll(
     if w is None and valid.all():
         return -picked, None
     ws = np.where(valid, w[safe] if w is not None else 1.0, 0.0).astype(logp.dtype)
-    return -picked * ws, ws.sum()
+    # An ignored sample's weight 0 alone does not remove it: its stand-in pick (class 0) may
+    # be -inf (masked logits on padding), and -inf·0 is NaN. The `where` cuts ignored samples
+    # out of the value and the gradient (0, as in torch), whatever reaches them.
+    total = ws.sum()
+    if not valid.any():
+        # The mean over no samples is torch's 0/0 = NaN. Dividing by NaN gives it without
+        # 0/0's and g/0's warnings, and the `where` turns the gradient g/NaN into 0.
+        total = ws.dtype.type(np.nan)
+    return where(valid, -picked, 0.0) * ws, total
 
 
 def cross_entropy(
@@ -333,6 +341,14 @@ def cross_entropy(
     return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
 
 
+# 0 (shaped like t) whose gradient with respect to t is g·d, for a constant array d: a term
+# that adds a gradient d, even an infinite one, without changing a value. Its rule is linear
+# in g, so a recorded backward (create_graph) can be differentiated again (d/dt of it is 0).
+_zero_with_grad = ops.primitive(
+    "zero_with_grad", lambda t, d: np.zeros_like(t), lambda g, ans, t, d: g * d, None
+)
+
+
 def binary_cross_entropy(
     input: Any, target: Any, weight: Any = None, reduction: str = "mean"
 ) -> Tensor:
@@ -360,7 +376,15 @@ def binary_cross_entropy(
     edge = xd * (1 - xd) < _BCE_EPS
     if edge.any():
         g = (xd - td) / np.maximum(xd * (1 - xd), _BCE_EPS)
-        capped = (target - 1) * log_1mx.detach() - target * log_x.detach() + g * (x - x.detach())
+        t = target.detach()
+        capped = (t - 1) * log_1mx.detach() - t * log_x.detach() + g * (x - x.detach())
+        if target.requires_grad:
+            # The clamps (all inside `edge`) must not reach the target's gradient: torch's is
+            # log(1 - x) - log(x), unclamped (±inf at x = 1 and 0), which a product with the
+            # target cannot carry (0·inf is NaN); `_zero_with_grad` adds 0 with that gradient.
+            with np.errstate(divide="ignore"):
+                dt = np.log1p(-xd) - np.log(xd)
+            capped = capped + apply(_zero_with_grad, (target, dt))
         loss = where(edge, capped, loss)
     if weight is not None:
         loss = loss * _like("binary_cross_entropy", x, weight)
