@@ -19,6 +19,9 @@ __all__ = ["DataLoader", "make_moons", "load_digits"]
 
 def _as_array(a: Any, name: str) -> np.ndarray:
     """Return the ndarray behind a Tensor, or ``np.asarray(a)`` for anything else."""
+    if a is None:
+        # np.asarray(None) is a 0-d object array, which would be reported as a shape problem.
+        raise TypeError(f"DataLoader: {name} is required (one entry per sample), got None")
     arr = a.data if isinstance(a, Tensor) else np.asarray(a)
     if arr.ndim == 0:
         raise ValueError(f"DataLoader: {name} must have a sample axis, got a 0-d array")

@@ -6,13 +6,20 @@ that tuples stay tuples, ints stay ints, OrderedDicts stay OrderedDicts and Tens
 as Tensors. Nothing is pickled, and files are always read with ``allow_pickle=False``, so
 loading an untrusted checkpoint cannot run code.
 
-The file is written to exactly ``path`` (no ``.npz`` suffix is added, unlike ``np.savez``).
+The file is written to exactly ``path`` (no ``.npz`` suffix is added, unlike ``np.savez``);
+when ``path`` is a symlink, its target is replaced and the link kept, as ``open()`` would do.
+``load`` checks each entry's declared size against the zip before reading it, and reads only
+the entries the structure refers to, so a small crafted file cannot make it allocate much.
 """
 
 from __future__ import annotations
 
+import ast
+import errno
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
 from collections import OrderedDict
@@ -27,6 +34,15 @@ __all__ = ["save", "load"]
 _STRUCTURE_KEY = "__structure__"
 _FORMAT = "autograd_mini.checkpoint"
 _VERSION = 1
+# Containers nested deeper than this are refused by save and by load alike. Real checkpoints
+# nest a handful of levels; the limit keeps both directions well inside Python's recursion
+# limit, so the same state always loads back on the machine that saved it.
+_MAX_DEPTH = 200
+# The temp file's name repeats at most this much of the target's name: with the dot, the
+# random part and ".tmp" it stays under NAME_MAX (255) for any name that open() accepts.
+_TMP_PREFIX_CHARS = 64
+# .npy headers larger than this are refused (NumPy's own default for np.load).
+_MAX_HEADER_SIZE = 10000
 
 
 def _encode_key(key: Any, path: str) -> list[Any]:
@@ -35,15 +51,33 @@ def _encode_key(key: Any, path: str) -> list[Any]:
     if isinstance(key, str):
         return ["str", key]
     if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-        return ["int", int(key)]
+        return ["int", _checked_int(int(key), f"dict key in {path}")]
     raise TypeError(
         f"save: dict key {key!r} of type {type(key).__name__} at {path} is not supported "
         f"(only str and int keys)"
     )
 
 
+def _checked_int(value: int, where: str) -> int:
+    # JSON stores ints as decimal text, and Python refuses to convert ints of more than
+    # sys.get_int_max_str_digits() digits (4300 by default) to text; json.dumps would then
+    # fail with a message that names neither save nor the value's place in the state.
+    try:
+        str(value)
+    except ValueError as e:
+        raise ValueError(
+            f"save: the int {where} is too large to store ({value.bit_length()} bits): {e}"
+        ) from None
+    return value
+
+
 def _key_repr(key: Any) -> str:
     return f"[{key!r}]"
+
+
+def _short(path: str) -> str:
+    # Paths into deeply nested states get long; the start and the end locate the spot.
+    return path if len(path) <= 120 else f"{path[:60]}...{path[-40:]}"
 
 
 class _Encoder:
@@ -63,7 +97,7 @@ class _Encoder:
         self.arrays[name] = arr
         return name
 
-    def encode(self, obj: Any, path: str) -> dict[str, Any]:
+    def encode(self, obj: Any, path: str, depth: int = 0) -> dict[str, Any]:
         # Order matters: np.float64 is a float subclass and np.bool_ is not a bool, so NumPy
         # scalars are recognised before Python numbers; bool before int (bool subclasses int).
         if isinstance(obj, Tensor):
@@ -80,7 +114,7 @@ class _Encoder:
         if isinstance(obj, bool):
             return {"t": "bool", "v": obj}
         if isinstance(obj, int):
-            return {"t": "int", "v": int(obj)}
+            return {"t": "int", "v": _checked_int(int(obj), f"at {path}")}
         if isinstance(obj, float):
             # repr round-trips every float exactly, including nan and +-inf, which strict
             # JSON cannot hold as numbers.
@@ -89,12 +123,17 @@ class _Encoder:
             return {"t": "str", "v": obj}
         if isinstance(obj, (dict, list, tuple)):
             if id(obj) in self._active:
-                raise ValueError(f"save: the state contains a reference cycle at {path}")
+                raise ValueError(f"save: the state contains a reference cycle at {_short(path)}")
+            if depth >= _MAX_DEPTH:
+                raise ValueError(
+                    f"save: the state nests containers more than {_MAX_DEPTH} deep "
+                    f"(at {_short(path)}); flatten it"
+                )
             self._active.add(id(obj))
             try:
                 if isinstance(obj, dict):
                     items = [
-                        [_encode_key(k, path), self.encode(v, path + _key_repr(k))]
+                        [_encode_key(k, path), self.encode(v, path + _key_repr(k), depth + 1)]
                         for k, v in obj.items()
                     ]
                     kind = "odict" if isinstance(obj, OrderedDict) else "dict"
@@ -102,7 +141,7 @@ class _Encoder:
                 kind = "tuple" if isinstance(obj, tuple) else "list"
                 return {
                     "t": kind,
-                    "items": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)],
+                    "items": [self.encode(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(obj)],
                 }
             finally:
                 self._active.discard(id(obj))
@@ -136,40 +175,67 @@ def _read_umask_once() -> int:
 _UMASK_AT_IMPORT = _read_umask_once()
 
 
+def _save_path(path: Any) -> str:
+    # bytes names are refused as np.savez and torch.save refuse them (both fail on them with
+    # an unrelated error); anything else that is not a file name gets a message naming `path`.
+    if isinstance(path, (str, os.PathLike)):
+        name = os.fspath(path)
+        if isinstance(name, str):
+            return name
+    raise TypeError(
+        f"save: path must be a str or os.PathLike file name, got {type(path).__name__} {path!r:.80}"
+    )
+
+
 def save(state: Any, path: str | os.PathLike[str]) -> None:
     """Atomically write ``state`` (nested containers of arrays, Tensors, scalars) to ``path``."""
-    path = os.fspath(path)
+    path = _save_path(path)
     # Encode everything before touching the disk: an unsupported value fails without side effects.
     encoder = _Encoder()
-    tree = encoder.encode(state, "state")
-    header = {"format": _FORMAT, "version": _VERSION, "root": tree}
-    structure = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    try:
+        tree = encoder.encode(state, "state")
+        header = {"format": _FORMAT, "version": _VERSION, "root": tree}
+        structure = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except RecursionError:
+        # Only reachable when save is called with most of the stack already used: the depth
+        # limit above stops ordinary deep states first.
+        raise ValueError(
+            "save: the state is nested too deeply to store (Python's recursion limit was hit)"
+        ) from None
     entries = dict(encoder.arrays)
     entries[_STRUCTURE_KEY] = np.frombuffer(structure, dtype=np.uint8)
 
-    directory = os.path.dirname(os.path.abspath(path))
+    # Write through symlinks, as open(), np.savez and torch.save do: the temp file goes next to
+    # the real file and is renamed onto it, so the link stays a link and its target changes.
+    target = os.path.realpath(path)
+    if os.path.islink(target):  # realpath stops at a symlink loop
+        raise OSError(
+            errno.ELOOP, f"save: cannot write {path!r}: too many levels of symbolic links"
+        )
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"save: cannot write {path!r}: it is a directory")
+    directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(
             f"save: cannot write {path!r}: directory {directory!r} does not exist"
         )
     try:
-        mode = os.stat(path).st_mode & 0o7777  # overwriting keeps the old file's permissions
+        mode = os.stat(target).st_mode & 0o7777  # overwriting keeps the old file's permissions
     except OSError:
         mode = 0o666 & ~_umask()
 
     # Write to a temp file in the same directory (so os.replace is an atomic rename on the same
     # file system), make it durable, then swap it in. A crash or error at any point leaves
     # either the old file or the new one at `path`, never a partial file.
-    tmp = tempfile.NamedTemporaryFile(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp", delete=False
-    )
+    prefix = f".{os.path.basename(target)[:_TMP_PREFIX_CHARS]}."
+    tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=prefix, suffix=".tmp", delete=False)
     try:
         with tmp:
             np.savez(tmp, **entries)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp.name, mode)
-        os.replace(tmp.name, path)
+        os.replace(tmp.name, target)
     except BaseException:
         try:
             os.unlink(tmp.name)
@@ -197,78 +263,182 @@ class _CorruptError(Exception):
     pass
 
 
+def _read_npy_header(f: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from the .npy header at the start of ``f``, which is left after it."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_MAX_HEADER_SIZE)
+        return shape, dtype
+    if version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_HEADER_SIZE)
+        return shape, dtype
+    if version != (3, 0):
+        raise _CorruptError(f".npy format version {version} is not supported")
+    # Version 3.0 is 2.0 with a UTF-8 header (np.save writes it for non-Latin-1 field names);
+    # NumPy has no public reader for it, so parse the dict literal here.
+    (length,) = struct.unpack("<I", f.read(4))
+    if length > _MAX_HEADER_SIZE:
+        raise _CorruptError(f".npy header of {length} bytes is too large")
+    d = ast.literal_eval(f.read(length).decode("utf-8"))
+    if (
+        not isinstance(d, dict)
+        or set(d) != {"descr", "fortran_order", "shape"}
+        or not isinstance(d["fortran_order"], bool)
+        or not isinstance(d["shape"], tuple)
+        or not all(type(n) is int and n >= 0 for n in d["shape"])
+    ):
+        raise _CorruptError(f"malformed .npy header {d!r:.80}")
+    return d["shape"], np.lib.format.descr_to_dtype(d["descr"])
+
+
+class _Entries:
+    """Reads the checkpoint's .npy entries one at a time, checking each before allocating it."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+        self._used: set[str] = set()
+
+    def read(self, key: Any) -> np.ndarray:
+        if not isinstance(key, str):
+            raise _CorruptError(f"array entry name {key!r:.80} is not a string")
+        # save writes one entry per array, so a second reference to an entry is not ours, and
+        # refusing it bounds what a load can allocate by the size of the file's entries.
+        if key in self._used:
+            raise _CorruptError(f"array entry {key!r} is referenced twice")
+        self._used.add(key)
+        try:
+            info = self.zf.getinfo(f"{key}.npy")
+        except KeyError:
+            raise _CorruptError(f"missing array entry {key!r}") from None
+        with self.zf.open(info) as f:
+            shape, dtype = _read_npy_header(f)
+            if dtype.hasobject:
+                raise _CorruptError(
+                    f"array entry {key!r} holds Python objects, which only a pickle can "
+                    f"restore; pickled data is never loaded"
+                )
+            # A header may declare any shape, and NumPy allocates what it declares before it
+            # reads a byte: a 300-byte file could ask for terabytes. The data must be exactly
+            # what the zip says the entry holds once uncompressed.
+            declared = math.prod(shape) * dtype.itemsize
+            stored = info.file_size - f.tell()
+            if declared != stored:
+                raise _CorruptError(
+                    f"array entry {key!r} declares shape {shape} of {dtype} ({declared} bytes) "
+                    f"but holds {stored} bytes of data"
+                )
+        with self.zf.open(info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False, max_header_size=_MAX_HEADER_SIZE)
+
+
+def _check(ok: bool, node: dict[str, Any]) -> None:
+    if not ok:
+        raise _CorruptError(f"malformed {node.get('t')!r} node {node!r:.80}")
+
+
 class _Decoder:
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        self.arrays = arrays
+    def __init__(self, entries: _Entries) -> None:
+        self.entries = entries
 
-    def _array(self, node: dict[str, Any]) -> np.ndarray:
-        key = node.get("k")
-        if key not in self.arrays:
-            raise _CorruptError(f"missing array entry {key!r}")
-        return self.arrays[key]
-
-    def decode(self, node: Any) -> Any:
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        # Each node type accepts exactly the payload save writes for it: anything looser
+        # would turn a damaged or crafted file into plausible wrong values.
         if not isinstance(node, dict) or "t" not in node:
             raise _CorruptError(f"malformed structure node {node!r:.80}")
         t = node["t"]
         if t == "ndarray":
-            return self._array(node)
+            return self.entries.read(node.get("k"))
         if t == "tensor":
-            tensor = Tensor(self._array(node))
-            if node.get("requires_grad"):
+            requires_grad = node.get("requires_grad", False)
+            _check(type(requires_grad) is bool, node)
+            tensor = Tensor(self.entries.read(node.get("k")))
+            if requires_grad:
                 tensor.requires_grad_()
             return tensor
         if t == "npscalar":
-            return self._array(node)[()]
+            arr = self.entries.read(node.get("k"))
+            if arr.ndim != 0:
+                raise _CorruptError(f"npscalar entry {node['k']!r} has shape {arr.shape}")
+            return arr[()]
         if t == "none":
             return None
+        v = node.get("v")
         if t == "bool":
-            return bool(node["v"])
+            _check(type(v) is bool, node)
+            return v
         if t == "int":
-            return int(node["v"])
+            _check(type(v) is int, node)  # JSON true/false are bools, not ints
+            return v
         if t == "float":
-            return float(node["v"])
+            # save writes repr(float), which round-trips exactly; accept nothing else.
+            _check(type(v) is str, node)
+            f = float(v)
+            _check(repr(f) == v, node)
+            return f
         if t == "str":
-            return str(node["v"])
+            _check(type(v) is str, node)
+            return v
+        if t not in ("list", "tuple", "dict", "odict"):
+            raise _CorruptError(f"unknown node type {t!r:.80}")
+        if depth >= _MAX_DEPTH:
+            raise _CorruptError(f"containers nested more than {_MAX_DEPTH} deep")
+        items = node.get("items")
+        _check(type(items) is list, node)
         if t in ("list", "tuple"):
-            items = [self.decode(v) for v in node["items"]]
-            return tuple(items) if t == "tuple" else items
-        if t in ("dict", "odict"):
-            out: dict[Any, Any] = OrderedDict() if t == "odict" else {}
-            for (ktype, k), v in node["items"]:
-                if ktype == "int":
-                    k = int(k)
-                elif ktype != "str":
-                    raise _CorruptError(f"unknown key type {ktype!r}")
-                out[k] = self.decode(v)
-            return out
-        raise _CorruptError(f"unknown node type {t!r}")
+            out_seq = [self.decode(v, depth + 1) for v in items]
+            return tuple(out_seq) if t == "tuple" else out_seq
+        out: dict[Any, Any] = OrderedDict() if t == "odict" else {}
+        for item in items:
+            _check(type(item) is list and len(item) == 2, node)
+            key, v = item
+            _check(type(key) is list and len(key) == 2, node)
+            ktype, k = key
+            if not (ktype == "str" and type(k) is str) and not (ktype == "int" and type(k) is int):
+                raise _CorruptError(f"bad dict key {key!r:.80}")
+            if k in out:
+                raise _CorruptError(f"dict key {k!r:.80} appears twice")
+            out[k] = self.decode(v, depth + 1)
+        return out
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def _load_path(path: Any) -> str | bytes:
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fspath(path)
+    raise TypeError(
+        f"load: path must be a str, bytes or os.PathLike file name, got {type(path).__name__} "
+        f"{path!r:.80}"
+    )
+
+
+def load(path: str | bytes | os.PathLike[str]) -> Any:
     """Read a checkpoint written by :func:`save` and return the same structure."""
-    path = os.fspath(path)
+    path = _load_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such checkpoint file: {path!r}")
+    # One open file for the whole load: the checks below and the reads see the same file even
+    # if `path` is replaced meanwhile, and zipfile takes a file object where it refuses bytes.
+    with open(path, "rb") as f:  # a directory or an unreadable file fails here, as OSError
+        if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+            raise ValueError(
+                f"load: {path!r} is a plain .npy array, not an autograd_mini checkpoint"
+            )
+        f.seek(0)
+        try:
+            zf = zipfile.ZipFile(f)
+        except Exception as e:  # zipfile raises several types for bad files; report them alike
+            raise ValueError(f"load: {path!r} is not a valid checkpoint (.npz) file: {e}") from e
+        with zf:
+            return _load_zip(zf, path)
+
+
+def _load_zip(zf: zipfile.ZipFile, path: str | bytes) -> Any:
     try:
-        # allow_pickle=False: a checkpoint can never execute code when loaded.
-        npz = np.load(path, allow_pickle=False)
-    except (IsADirectoryError, PermissionError):
-        raise
-    except Exception as e:  # np.load raises several types for bad files; report them all alike
-        raise ValueError(f"load: {path!r} is not a valid checkpoint (.npz) file: {e}") from e
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"load: {path!r} is a plain .npy array, not an autograd_mini checkpoint")
-    try:
-        with npz:
-            if _STRUCTURE_KEY not in npz.files:
-                raise _CorruptError(
-                    f"no {_STRUCTURE_KEY!r} entry (not written by autograd_mini.save)"
-                )
-            # Read every entry now, so the file is closed before returning; CRC and
-            # decompression errors of a damaged file surface here.
-            arrays = {name: npz[name] for name in npz.files}
-        raw = arrays.pop(_STRUCTURE_KEY)
+        # Entries are read as the structure refers to them, and only those: an entry nothing
+        # refers to is never decompressed.
+        entries = _Entries(zf)
+        if f"{_STRUCTURE_KEY}.npy" not in zf.namelist():
+            raise _CorruptError(f"no {_STRUCTURE_KEY!r} entry (not written by autograd_mini.save)")
+        raw = entries.read(_STRUCTURE_KEY)
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise _CorruptError(
                 f"{_STRUCTURE_KEY!r} entry has dtype {raw.dtype}, shape {raw.shape}"
@@ -281,7 +451,9 @@ def load(path: str | os.PathLike[str]) -> Any:
                 f"checkpoint format version {header.get('version')!r} is not supported "
                 f"(this autograd_mini reads version {_VERSION})"
             )
-        return _Decoder(arrays).decode(header["root"])
+        if "root" not in header:
+            raise _CorruptError("the structure entry has no 'root'")
+        return _Decoder(entries).decode(header["root"])
     except (
         _CorruptError,
         zipfile.BadZipFile,
@@ -290,9 +462,14 @@ def load(path: str | os.PathLike[str]) -> Any:
         KeyError,
         TypeError,
         ValueError,
+        SyntaxError,  # from the version 3.0 header parse
         OSError,
         EOFError,
-        RecursionError,
+        struct.error,
+        # An encrypted entry, an unknown compression method (NotImplementedError) or JSON
+        # nested past the recursion limit (RecursionError) are all RuntimeErrors.
+        RuntimeError,
+        MemoryError,
     ) as e:
         raise ValueError(
             f"load: {path!r} is corrupt or not an autograd_mini checkpoint: {e}"

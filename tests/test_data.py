@@ -208,6 +208,14 @@ def test_zero_dim_data_is_an_error():
         DataLoader(np.float64(1.0), np.zeros(1))
 
 
+@pytest.mark.parametrize("missing", ["X", "y"])
+def test_missing_x_or_y_says_it_is_required(missing):
+    X, y = _indexed(4)
+    args = {"X": X, "y": y, missing: None}
+    with pytest.raises(TypeError, match=rf"DataLoader: {missing} is required.*None"):
+        DataLoader(args["X"], args["y"])
+
+
 # --------------------------------------------------------------------------- make_moons
 
 

@@ -1,5 +1,6 @@
 """Tests for autograd_mini.serialization: save/load round trips, refusals, atomicity, errors."""
 
+import io
 import json
 import math
 import os
@@ -494,3 +495,301 @@ def test_checkpoint_is_a_zip_with_one_entry_per_array(tmp_path):
 
 def test_module_exports():
     assert ser.__all__ == ["save", "load"]
+
+
+# --------------------------------------------------------------------------- crafted entries
+
+_HEADER_OF = {"format": "autograd_mini.checkpoint", "version": 1}
+
+
+def _npy_header(shape, descr="<f8"):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue()
+
+
+def _zip_with(path, root, entries):
+    """A checkpoint zip whose structure has ``root`` and whose other entries are raw bytes."""
+    structure = io.BytesIO()
+    raw = json.dumps({**_HEADER_OF, "root": root}).encode()
+    np.save(structure, np.frombuffer(raw, dtype=np.uint8))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("__structure__.npy", structure.getvalue())
+        for name, data in entries.items():
+            zf.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    "shape, n_bytes",
+    [
+        ((10**12,), 16),  # 7.28 TiB declared in a file of a few hundred bytes
+        ((3,), 16),  # fewer bytes than declared
+        ((1,), 16),  # more bytes than declared
+    ],
+)
+def test_entry_whose_header_disagrees_with_its_size_is_corrupt(tmp_path, shape, n_bytes):
+    path = tmp_path / "huge.npz"
+    _zip_with(
+        path, {"t": "ndarray", "k": "arr_0"}, {"arr_0.npy": _npy_header(shape) + b"\0" * n_bytes}
+    )
+    assert path.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"huge\.npz.*corrupt.*arr_0.*declares shape"):
+        load(path)
+
+
+def test_unreferenced_entries_are_never_read(tmp_path, monkeypatch):
+    path = tmp_path / "extra.npz"
+    good = io.BytesIO()
+    np.save(good, np.arange(3.0))
+    # Ten million zeros compress to a few kB; a loader that reads every entry inflates them.
+    bomb = _npy_header((10**7,)) + bytes(8 * 10**7)
+    _zip_with(
+        path,
+        {"t": "list", "items": [{"t": "ndarray", "k": "arr_0"}]},
+        {"arr_0.npy": good.getvalue(), "bomb.npy": bomb, "huge.npy": _npy_header((10**12,))},
+    )
+    assert path.stat().st_size < 200_000
+    opened = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        opened.append(name if isinstance(name, str) else name.filename)
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    back = load(path)
+    assert len(back) == 1
+    np.testing.assert_array_equal(back[0], np.arange(3.0))
+    assert set(opened) == {"__structure__.npy", "arr_0.npy"}
+
+
+def test_memory_error_while_reading_is_a_corrupt_file_error(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.npz"
+    save({"w": np.ones(4)}, path)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.28 TiB (planted)")
+
+    monkeypatch.setattr(np.lib.format, "read_array", out_of_memory)
+    with pytest.raises(ValueError, match=r"ckpt\.npz.*corrupt.*7\.28 TiB"):
+        load(path)
+
+
+def test_entry_referenced_twice_is_corrupt(tmp_path):
+    path = tmp_path / "twice.npz"
+    arr = io.BytesIO()
+    np.save(arr, np.ones(2))
+    root = {"t": "list", "items": [{"t": "ndarray", "k": "arr_0"}, {"t": "ndarray", "k": "arr_0"}]}
+    _zip_with(path, root, {"arr_0.npy": arr.getvalue()})
+    with pytest.raises(ValueError, match=r"twice\.npz.*arr_0.*referenced twice"):
+        load(path)
+
+
+def test_npy_format_3_entries_load(tmp_path):
+    # np.save writes .npy version 3.0 (UTF-8 header) for non-Latin-1 field names.
+    arr = np.array([(1, 2.5), (3, -1.0)], dtype=[("🙂", "<i4"), ("x", "<f8")])
+    path = tmp_path / "v3.npz"
+    with pytest.warns(UserWarning, match="3.0"):
+        save({"a": arr}, path)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("arr_0.npy")[6:8] == b"\x03\x00"
+    back = load(path)
+    assert back["a"].dtype == arr.dtype
+    np.testing.assert_array_equal(back["a"], arr)
+
+
+def test_npy_format_3_header_is_size_checked(tmp_path):
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += b" " * (-(12 + len(header) + 1) % 64) + b"\n"
+    entry = b"\x93NUMPY\x03\x00" + len(header).to_bytes(4, "little") + header + b"\0" * 16
+    path = tmp_path / "v3huge.npz"
+    _zip_with(path, {"t": "ndarray", "k": "arr_0"}, {"arr_0.npy": entry})
+    with pytest.raises(ValueError, match=r"v3huge\.npz.*corrupt.*declares shape"):
+        load(path)
+
+
+_ARR = {"t": "ndarray", "k": "arr_0"}
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        {"t": "bool", "v": "false"},
+        {"t": "bool", "v": 0},
+        {"t": "int", "v": 1.7},
+        {"t": "int", "v": True},
+        {"t": "int", "v": "3"},
+        {"t": "float", "v": 1.5},
+        {"t": "float", "v": "1_0"},
+        {"t": "float", "v": " 1.5"},
+        {"t": "float", "v": "1e400"},
+        {"t": "str", "v": 5},
+        {"t": "str"},
+        {"t": "npscalar", "k": "arr_0"},  # arr_0 is 1-d
+        {"t": "ndarray", "k": 0},
+        {"t": "tensor", "k": "arr_0", "requires_grad": "yes"},
+        {"t": "list", "items": 5},
+        {"t": "list", "items": {"a": 1}},
+        {"t": "tuple"},
+        {"t": "dict", "items": [[["int", "1"], {"t": "none"}]]},
+        {"t": "dict", "items": [[["str", 1], {"t": "none"}]]},
+        {"t": "dict", "items": [[["float", 1.5], {"t": "none"}]]},
+        {"t": "dict", "items": [[["str", "a"], {"t": "none"}], [["str", "a"], {"t": "none"}]]},
+        {"t": "dict", "items": [["x"]]},
+        {"t": "odict", "items": [[["str", "a"], {"t": "none"}, 1]]},
+        {"t": "__class__"},
+        5,
+    ],
+    ids=lambda r: json.dumps(r)[:50],
+)
+def test_node_payload_of_the_wrong_type_is_corrupt(tmp_path, root):
+    path = tmp_path / "crafted.npz"
+    _write_with_structure(
+        path, json.dumps({**_HEADER_OF, "root": root}).encode(), arr_0=np.array([1, 2])
+    )
+    with pytest.raises(ValueError, match=r"crafted\.npz.*corrupt"):
+        load(path)
+
+
+def test_well_typed_nodes_load_to_their_exact_values(tmp_path):
+    path = tmp_path / "crafted.npz"
+    root = {
+        "t": "list",
+        "items": [
+            {"t": "bool", "v": False},
+            {"t": "int", "v": 7},
+            {"t": "float", "v": "-0.0"},
+            {"t": "float", "v": "nan"},
+            {"t": "str", "v": "s"},
+            {"t": "npscalar", "k": "arr_0"},
+        ],
+    }
+    _write_with_structure(
+        path, json.dumps({**_HEADER_OF, "root": root}).encode(), arr_0=np.array(3, np.int16)
+    )
+    b, i, f, nan, s, scalar = load(path)
+    assert b is False and type(i) is int and i == 7 and s == "s"
+    assert f == 0.0 and math.copysign(1.0, f) == -1.0 and math.isnan(nan)
+    assert type(scalar) is np.int16 and scalar == 3
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def test_file_name_of_255_characters_can_be_saved(tmp_path):
+    name = "a" * 251 + ".npz"
+    with open(tmp_path / "probe", "w"):  # open() accepts such a name; so must save
+        pass
+    save({"w": np.arange(3.0)}, tmp_path / name)
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "probe"])
+    np.testing.assert_array_equal(load(tmp_path / name)["w"], np.arange(3.0))
+
+
+def test_temp_file_name_is_short_for_long_targets(tmp_path, monkeypatch):
+    names = []
+    real = tempfile.NamedTemporaryFile
+
+    def spy(*args, **kwargs):
+        f = real(*args, **kwargs)
+        names.append(os.path.basename(f.name))
+        return f
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", spy)
+    save({}, tmp_path / ("b" * 200 + ".npz"))
+    assert len(names) == 1 and names[0].startswith("." + "b" * 64 + ".")
+    assert len(names[0]) < 100
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_save_writes_through_a_symlink(tmp_path):
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    target = real_dir / "ckpt.npz"
+    save({"v": 1}, target)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    save({"v": 2}, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert load(target) == {"v": 2}
+    assert load(link) == {"v": 2}
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "real"]
+    assert os.listdir(real_dir) == ["ckpt.npz"]  # the temp file was made beside the target
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_save_through_a_dangling_symlink_creates_the_target(tmp_path):
+    link = tmp_path / "latest.npz"
+    link.symlink_to(tmp_path / "new.npz")
+    save({"v": 3}, link)
+    assert link.is_symlink()
+    assert load(tmp_path / "new.npz") == {"v": 3}
+
+
+def test_bytes_path_is_a_clear_type_error(tmp_path):
+    with pytest.raises(TypeError, match=r"save: path must be a str or os\.PathLike.*bytes"):
+        save({}, os.fsencode(tmp_path / "x.npz"))
+    with pytest.raises(TypeError, match=r"save: path must be .*int"):
+        save({}, 3)
+    with pytest.raises(TypeError, match=r"load: path must be .*NoneType"):
+        load(None)
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_accepts_bytes_paths_as_np_load_does(tmp_path):
+    save({"v": 1}, tmp_path / "x.npz")
+    assert load(os.fsencode(tmp_path / "x.npz")) == {"v": 1}
+
+
+def test_save_onto_a_directory_names_the_users_path(tmp_path):
+    target = tmp_path / "somedir"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"save: cannot write '.*somedir'.*directory") as e:
+        save({}, target)
+    assert ".tmp" not in str(e.value)
+    assert os.listdir(tmp_path) == ["somedir"] and os.listdir(target) == []
+
+
+MAX_DEPTH = 200  # the nesting limit save and load share
+
+
+def _nested(depth):
+    state = leaf = []
+    for _ in range(depth - 1):
+        leaf.append([])
+        leaf = leaf[0]
+    return state
+
+
+def test_deep_nesting_up_to_the_limit_round_trips(tmp_path):
+    back = roundtrip(_nested(MAX_DEPTH), tmp_path)
+    for _ in range(MAX_DEPTH - 1):
+        assert type(back) is list and len(back) == 1
+        back = back[0]
+    assert back == []
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5000])
+def test_too_deep_nesting_is_a_clear_value_error_from_save(tmp_path, depth):
+    with pytest.raises(ValueError, match=r"save: the state nests containers more than 200 deep"):
+        save(_nested(depth), tmp_path / "deep.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_too_deep_structure_in_a_file_is_corrupt(tmp_path):
+    depth = MAX_DEPTH + 1
+    root = '{"t":"list","items":[' * depth + "]}" * depth
+    header = f'{{"format":"autograd_mini.checkpoint","version":1,"root":{root}}}'
+    _write_with_structure(tmp_path / "deep.npz", header.encode())
+    with pytest.raises(ValueError, match=r"deep\.npz.*corrupt.*200 deep"):
+        load(tmp_path / "deep.npz")
+
+
+def test_int_too_large_for_json_names_save_and_the_key_path(tmp_path):
+    with pytest.raises(ValueError, match=r"save: the int at state\['opt'\]\['big'\] is too large"):
+        save({"opt": {"big": 10**5000}}, tmp_path / "c.npz")
+    with pytest.raises(ValueError, match=r"save: the int dict key in state\['m'\] is too large"):
+        save({"m": {10**5000: 1}}, tmp_path / "c.npz")
+    assert os.listdir(tmp_path) == []
+    assert roundtrip({"big": 10**4000}, tmp_path) == {"big": 10**4000}
