@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from collections.abc import Callable
 
@@ -12,6 +14,19 @@ USAGE = """usage: autograd-mini {train,gradcheck,bench} [options]
   bench      time autograd_mini against the installed peers and print ratios
 
 'autograd-mini COMMAND --help' describes a command's options."""
+
+
+def positive_number(s: str) -> float:
+    """A command-line value that must be a finite number above 0 (a step size, a rate)."""
+    # Rejected as a usage error, not later: a bad --lr or --eps would otherwise run a whole
+    # training or catalogue and fail every step.
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
 
 
 def _command(name: str) -> Callable[[list[str]], int] | None:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import engine, ops
+from .cli import positive_number
 from .engine import Node, enable_grad, no_grad
 from .function import OnceDifferentiableError
 from .tensor import Op, Tensor, apply
@@ -773,18 +774,6 @@ def _run_case(case: OpCase, rng: np.random.Generator, eps: float, atol: float, r
     return first, second
 
 
-def _positive_step(s: str) -> float:
-    # Rejected here, as a usage error, rather than in every op's check: otherwise a bad --eps
-    # runs the whole catalogue and reports every op as failed.
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
 def _tolerance(s: str) -> float:
     try:
         v = float(s)
@@ -804,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     parser.add_argument("--op", default=None, help="only ops whose name contains this text")
-    parser.add_argument("--eps", type=_positive_step, default=1e-6, help="finite-difference step")
+    parser.add_argument("--eps", type=positive_number, default=1e-6, help="finite-difference step")
     parser.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance")
     parser.add_argument("--rtol", type=_tolerance, default=1e-3, help="relative tolerance")
     parser.add_argument("-v", "--verbose", action="store_true", help="print failure details")

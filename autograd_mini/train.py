@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import nn, optim
+from .cli import positive_number
 from .data import DataLoader, load_digits
 from .engine import no_grad
 from .serialization import load, save
@@ -82,16 +83,6 @@ def _seed(s: str) -> int:
     return v
 
 
-def _lr(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
 def _hidden(s: str) -> tuple[int, ...]:
     parts = [p.strip() for p in s.split(",")]
     try:
@@ -121,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lr",
-        type=_lr,
+        type=positive_number,
         help="learning rate (default: "
         + ", ".join(f"{k} {v:g}" for k, v in sorted(DEFAULT_LR.items()))
         + ")",

@@ -305,46 +305,45 @@ def test_batched_vjp_rows_are_individual_vjps():
         np.testing.assert_allclose(res[b], g, rtol=1e-14)
 
 
+class Cube(ag.Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * 3 * a**2
+
+
+class CubeInNumpy(Cube):
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g.data * 3 * a**2  # plain NumPy: right, but not differentiable
+
+
 def test_jacobian_through_a_user_function_falls_back_per_row():
-    class Cube(ag.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a**3
-
-        @staticmethod
-        def backward(ctx, g):
-            (a,) = ctx.saved_tensors
-            return g * 3 * a**2
-
     x = RNG.standard_normal(4)
     J = jacobian(lambda t: Cube.apply(t.sin()))(x)
     np.testing.assert_allclose(J, np.diag(3 * np.sin(x) ** 2 * np.cos(x)), atol=1e-14)
 
 
 def test_a_user_backward_in_numpy_gives_jvp_and_refuses_second_derivatives():
-    class Cube(ag.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return a**3
-
-        @staticmethod
-        def backward(ctx, g):
-            (a,) = ctx.saved_tensors
-            return g.data * 3 * a**2  # plain NumPy: right, but not differentiable
-
     x = np.array([1.0, -2.0, 0.5])
     t = np.array([1.0, 0.5, -2.0])
-    _, jt = jvp(Cube.apply, (x,), (t,))  # was silently 0
+    _, jt = jvp(CubeInNumpy.apply, (x,), (t,))  # was silently 0
     np.testing.assert_allclose(jt, 3 * x**2 * t)
-    _, jt = jvp(Cube.apply, (ag.tensor(x),), (ag.tensor(t),))
+    _, jt = jvp(CubeInNumpy.apply, (ag.tensor(x),), (ag.tensor(t),))
     np.testing.assert_allclose(jt.data, 3 * x**2 * t)
-    np.testing.assert_allclose(grad(lambda a: Cube.apply(a).sum())(ag.tensor(x)).data, 3 * x**2)
-    with pytest.raises(RuntimeError, match="Cube.backward"):  # was a silent zero Hessian
-        hessian(lambda a: Cube.apply(a).sum())(x)
+    np.testing.assert_allclose(
+        grad(lambda a: CubeInNumpy.apply(a).sum())(ag.tensor(x)).data, 3 * x**2
+    )
+    with pytest.raises(RuntimeError, match="CubeInNumpy.backward"):  # was a silent zero Hessian
+        hessian(lambda a: CubeInNumpy.apply(a).sum())(x)
     a = ag.tensor(x, requires_grad=True)
-    Cube.apply(a).sum().backward(create_graph=True)
+    CubeInNumpy.apply(a).sum().backward(create_graph=True)
     g = a.grad  # right, but it cannot be differentiated again
     np.testing.assert_allclose(g.data, 3 * x**2)
     with pytest.raises(RuntimeError, match="Tensor operations"):
