@@ -16,21 +16,25 @@ ENV_VAR = "AUTOGRAD_MINI_BENCHMARKS"
 
 
 def find_suite() -> Path | None:
-    """The benchmarks/run.py to use: $AUTOGRAD_MINI_BENCHMARKS, or the checkout's."""
+    """The benchmarks/run.py to use: $AUTOGRAD_MINI_BENCHMARKS if set, else the checkout's."""
     override = os.environ.get(ENV_VAR)
-    candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parent.parent / "benchmarks")
-    for c in candidates:
-        run = c / "run.py" if c.is_dir() else c
-        if run.name == "run.py" and run.is_file():
-            return run
-    return None
+    # A set variable is obeyed or reported, never silently replaced by the checkout's suite.
+    c = Path(override) if override else Path(__file__).resolve().parent.parent / "benchmarks"
+    run = c / "run.py" if c.is_dir() else c
+    return run if run.name == "run.py" and run.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `benchmarks/run.py` with `argv` in a fresh process; returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     run = find_suite()
+    if run is None and os.environ.get(ENV_VAR):
+        print(
+            f"autograd-mini bench: {ENV_VAR}={os.environ[ENV_VAR]!r} is not the benchmarks/ "
+            "folder or its run.py.",
+            file=sys.stderr,
+        )
+        return 2
     if run is None:
         print(
             "autograd-mini bench: the benchmark suite (benchmarks/run.py) was not found. It "

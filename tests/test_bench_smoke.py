@@ -195,3 +195,16 @@ def test_bench_command_rejects_bad_arguments(capfd):
     assert "unknown workload W9" in capfd.readouterr().err
     assert main(["--repeats", "0"]) == 2
     assert main(["--peers", "tensorflow"]) == 2
+
+
+def test_bench_command_reports_a_wrong_suite_path(tmp_path, monkeypatch, capfd):
+    # A set AUTOGRAD_MINI_BENCHMARKS that points nowhere is reported, not silently replaced
+    # by the checkout's own suite.
+    from autograd_mini import bench
+
+    monkeypatch.setenv(bench.ENV_VAR, str(tmp_path / "missing"))
+    assert bench.find_suite() is None
+    assert bench.main(["--list"]) == 2
+    assert "missing" in capfd.readouterr().err
+    monkeypatch.setenv(bench.ENV_VAR, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    assert bench.find_suite().name == "run.py"
