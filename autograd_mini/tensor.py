@@ -23,7 +23,9 @@ ShapeLike = int | Sequence[int]
 
 # --------------------------------------------------------------------------- dtype & rng
 
-_default_dtype = np.dtype(np.float64)
+_F64 = np.dtype(np.float64)
+_NDARRAY, _GENERIC = np.ndarray, np.generic  # module globals: one lookup on the per-op path
+_default_dtype = _F64
 
 
 def set_default_dtype(dtype: DTypeLike) -> None:
@@ -836,7 +838,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if isinstance(a, Tensor):
             da, ra = a.data, a._rg
         else:
-            if isinstance(a, np.generic):
+            if isinstance(a, _GENERIC):
                 # A NumPy scalar counts as the Python number it holds, as in PyTorch: a
                 # float32 tensor times np.float64(2) stays float32.
                 a = a.item()
@@ -845,7 +847,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if isinstance(b, Tensor):
             db, rb = b.data, b._rg
         else:
-            if isinstance(b, np.generic):
+            if isinstance(b, _GENERIC):
                 b = b.item()
                 args = (args[0], b)
             db, rb = b, False
@@ -889,13 +891,21 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         raise _op_error(op, args, e) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # ufuncs return NumPy scalars for 0-d inputs
+    od = out.dtype
+    if od is _F64:
+        for d in datas:
+            if type(d) is _NDARRAY and (d.dtype is _F64 or d.dtype.itemsize >= 16):
+                break  # a float64 (or complex128) input: float64 is its own
+        else:
+            out = _torch_float(out, datas)
+            od = out.dtype
     t = Tensor.__new__(Tensor)
     t.data = out
     t.grad = None
     if _Anomaly.enabled:
         _check_forward(op, datas, out)
     # Integer and bool results (comparisons, casts to int) never carry a gradient.
-    if record and _state.enabled and op.differentiable and out.dtype.kind in "fc":
+    if record and _state.enabled and op.differentiable and od.kind in "fc":
         if n == 2:
             if isinstance(a, Tensor):
                 ea = a._node or (a if ra else None)
@@ -962,6 +972,19 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             t._base = None
             t._version = [0]
     return t
+
+
+def _torch_float(out: np.ndarray, datas: tuple) -> np.ndarray:
+    """A float64 result NumPy made without a float64 input, in PyTorch's dtype instead: the
+    widest floating input's (int64 × float32 is float32), else the default dtype (ints,
+    bools and Python numbers only: int / 2, where(mask, 1.0, 0.0))."""
+    widths = [
+        d.dtype.itemsize // (2 if d.dtype.kind == "c" else 1)
+        for d in datas
+        if type(d) is np.ndarray and d.dtype.kind in "fc"
+    ]
+    dtype = np.dtype(f"f{max(widths)}") if widths else _default_dtype
+    return out if dtype is _F64 else out.astype(dtype)
 
 
 def _own_arrays(args: tuple) -> tuple:

@@ -1085,3 +1085,24 @@ def test_error_messages_name_the_op_once_and_a_read_only_target():
     e = ag.ones(3).expand(2, 3)
     with pytest.raises(ValueError, match="read-only"):
         e += 1
+
+
+def test_float_results_from_ints_take_torchs_dtype():
+    # NumPy makes float64 from int64 × float32 and from ints with Python floats; PyTorch
+    # keeps the float tensor's dtype, or uses the default dtype when no input is a float.
+    i = ag.tensor([1, 2])
+    x = ag.tensor(np.array([1.0, 3.0], np.float32), requires_grad=True)
+    y = i * x
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0])
+    assert (i * 1.5).dtype == (i / 2).dtype == np.float64
+    ag.set_default_dtype("float32")
+    try:
+        outs = [i * 1.5, i / 2, i.sqrt(), ag.where(i > 1, 1.0, 0.0), i.mean()]
+        assert [o.dtype for o in outs] == [np.float32] * 5
+        np.testing.assert_array_equal(outs[1].data, [0.5, 1.0])
+        assert (ag.tensor(np.ones(2)) * i).dtype == np.float64  # a float64 input stays
+    finally:
+        ag.set_default_dtype("float64")
