@@ -154,6 +154,8 @@ def _where_made(node: Node) -> str:
 
 
 _sequence = itertools.count()
+# The recorded version of an input whose value the op's rules never read: not checked.
+UNCHECKED = -1
 _tensor_type: list = [type(None)]  # set by tensor.py: the engine walks Tensors it does not import
 
 
@@ -375,7 +377,7 @@ def check_node(node: Node) -> None:
 def _check_versions(node: Node) -> None:
     op = node.op
     for i, (x, v) in enumerate(zip(node.inputs, node.versions)):
-        if v is not None and x._version[0] != v:
+        if v is not None and v != UNCHECKED and x._version[0] != v:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by an "
                 f"in-place operation: input {i} of '{op.name}' ({_describe(x)}) is at version "
@@ -414,20 +416,20 @@ def _run_node(
         va, vb = versions
         if va is None:
             da = a
-        elif a._version[0] == va:
+        elif a._version[0] == va or va == UNCHECKED:
             da = a.data
         else:
             _check_versions(node)  # raises, naming the input
         if vb is None:
             db = b
-        elif b._version[0] == vb:
+        elif b._version[0] == vb or vb == UNCHECKED:
             db = b.data
         else:
             _check_versions(node)
         datas: tuple = (da, db)
     elif n == 1 and versions[0] is not None:
         a = inputs[0]
-        if a._version[0] != versions[0]:
+        if a._version[0] != versions[0] and versions[0] != UNCHECKED:
             _check_versions(node)
         datas = (a.data,)
     else:  # a version is None exactly where the input is not a Tensor
@@ -435,7 +437,7 @@ def _run_node(
         for x, v in zip(inputs, versions):
             if v is None:
                 data_list.append(x)
-            elif x._version[0] == v:
+            elif x._version[0] == v or v == UNCHECKED:
                 data_list.append(x.data)
             else:
                 _check_versions(node)

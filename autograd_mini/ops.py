@@ -30,17 +30,21 @@ from .tensor import Op
 
 def primitive(
     name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False,
-    saving: Any = None,
+    saving: Any = None, reads: bool = True,
 ) -> Op:  # fmt: skip
-    """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient)."""
+    """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient).
+
+    `reads=False` declares that the rules use only the inputs' shapes and dtypes, never their
+    values, so changing an input in place before backward is harmless (as PyTorch, which
+    checks only the tensors an op saved)."""
     if len(rules) == 1 and rules[0] is None:
         return Op(name, fwd, None)
-    return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving)
+    return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving, reads=reads)
 
 
-def variadic(name: str, fwd: Any, rule: Any) -> Op:
+def variadic(name: str, fwd: Any, rule: Any, reads: bool = True) -> Op:
     """Declare an op with any number of inputs; `rule(i, g, ans, *xs, **attrs)`."""
-    return Op(name, fwd, rule)
+    return Op(name, fwd, rule, reads=reads)
 
 
 # ----------------------------------------------------------------------- helpers for rules
@@ -321,10 +325,10 @@ def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction:
 # arithmetic
 add = primitive("add", np.add,
                 lambda g, ans, x, y: g,
-                lambda g, ans, x, y: g)  # fmt: skip
+                lambda g, ans, x, y: g, reads=False)  # fmt: skip
 sub = primitive("sub", np.subtract,
                 lambda g, ans, x, y: g,
-                lambda g, ans, x, y: -g)  # fmt: skip
+                lambda g, ans, x, y: -g, reads=False)  # fmt: skip
 mul = primitive("mul", np.multiply,
                 lambda g, ans, x, y: g * y,
                 lambda g, ans, x, y: g * x)  # fmt: skip
@@ -332,7 +336,7 @@ div = primitive("div", np.true_divide,
                 lambda g, ans, x, y: g / y,
                 lambda g, ans, x, y: -g * ans / y, saves_ans=True)  # fmt: skip
 pow = primitive("pow", np.power, _dpow_dx, _dpow_dy, saves_ans=True)  # noqa: A001
-neg = primitive("neg", np.negative, lambda g, ans, x: -g)
+neg = primitive("neg", np.negative, lambda g, ans, x: -g, reads=False)
 matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy)
 linear = primitive("linear", _linear,  # x @ wᵀ + b, nn.Linear's op
                   lambda g, ans, x, w, b=None: matmul(g, w),
@@ -363,18 +367,18 @@ where = primitive("where", np.where,
                   None,
                   lambda g, ans, c, x, y: where(c, g, 0),
                   lambda g, ans, c, x, y: where(c, 0, g))  # fmt: skip
-copy = primitive("copy", np.copy, lambda g, ans, x: g)
+copy = primitive("copy", np.copy, lambda g, ans, x: g, reads=False)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: astype(g, dtype=x.dtype))  # fmt: skip
+                   lambda g, ans, x, dtype: astype(g, dtype=x.dtype), reads=False)  # fmt: skip
 
 # reductions
 sum = primitive("sum", lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
                 lambda g, ans, x, axis=None, keepdims=False:
-                    expand_copy(_kept(g, x.shape, axis), shape=x.shape))  # fmt: skip
+                    expand_copy(_kept(g, x.shape, axis), shape=x.shape), reads=False)  # fmt: skip
 mean = primitive("mean", lambda x, axis=None, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
                  lambda g, ans, x, axis=None, keepdims=False:
                      expand_copy(_kept(g, x.shape, axis) / builtins.max(_count(x.shape, axis), 1),
-                                 shape=x.shape))  # fmt: skip
+                                 shape=x.shape), reads=False)  # fmt: skip
 max = primitive("max", lambda x, axis=None, keepdims=False: x.max(axis=axis, keepdims=keepdims),  # noqa: A001
                 _dmax, saves_ans=True)  # fmt: skip
 min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
@@ -395,25 +399,28 @@ logsumexp = primitive("logsumexp", _logsumexp,
 
 # shape (views of the input's memory)
 reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
-                    lambda g, ans, x, shape: g.reshape(x.shape), view=True)  # fmt: skip
+                    lambda g, ans, x, shape: g.reshape(x.shape),
+                    view=True, reads=False)  # fmt: skip
 transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       lambda g, ans, x, axes: g.transpose(tuple(np.argsort(axes))),
-                      view=True)  # fmt: skip
+                      view=True, reads=False)  # fmt: skip
 # expand: g has the expanded shape; the engine sums it back to x's (as for any broadcast).
 expand = primitive("expand", lambda x, shape: np.broadcast_to(x, shape),
-                   lambda g, ans, x, shape: g, view=True)  # fmt: skip
-expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g)
+                   lambda g, ans, x, shape: g, view=True, reads=False)  # fmt: skip
+expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g, reads=False)
 getitem = primitive("getitem", lambda x, idx: x[idx],
                     lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
-                    view=True)  # fmt: skip
+                    view=True, reads=False)  # fmt: skip
 take = primitive("take", lambda x, idx: x[idx],  # advanced indexing: a copy, not a view
-                 lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape))  # fmt: skip
-untake = primitive("untake", _untake, lambda g, ans, x, idx, shape: getitem(g, idx=idx))
+                 lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
+                 reads=False)  # fmt: skip
+untake = primitive("untake", _untake, lambda g, ans, x, idx, shape: getitem(g, idx=idx),
+                   reads=False)  # fmt: skip
 index_put = primitive("index_put", _index_put,
                       lambda g, ans, x, v, idx: index_put(g, 0, idx=idx),
-                      lambda g, ans, x, v, idx: getitem(g, idx=idx))  # fmt: skip
+                      lambda g, ans, x, v, idx: getitem(g, idx=idx), reads=False)  # fmt: skip
 concatenate = variadic("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
-                       _concat_piece)  # fmt: skip
+                       _concat_piece, reads=False)  # fmt: skip
 
 # no gradient
 sign = primitive("sign", np.sign, None)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .engine import Node, _Anomaly, _nonfinite, _state
+from .engine import UNCHECKED, Node, _Anomaly, _nonfinite, _state
 
 DTypeLike = Any
 ShapeLike = int | Sequence[int]
@@ -760,6 +760,7 @@ class Op:
 
     __slots__ = (
         "name", "fwd", "rules", "saves_ans", "saving", "view", "differentiable", "owns_grads",
+        "reads",
     )  # fmt: skip
     keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
@@ -771,8 +772,10 @@ class Op:
         saves_ans: bool = False,
         view: bool = False,
         saving: Callable | None = None,
+        reads: bool = True,
     ) -> None:
         self.name = name
+        self.reads = reads  # whether the rules read input values (or only their shapes)
         self.fwd = fwd
         self.rules = tuple(rules) if isinstance(rules, list | tuple) else rules
         self.saves_ans = saves_ans
@@ -906,28 +909,35 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         _check_forward(op, datas, out)
     # Integer and bool results (comparisons, casts to int) never carry a gradient.
     if record and _state.enabled and op.differentiable and od.kind in "fc":
+        # An op whose rules read no input values (only shapes) neither checks its inputs'
+        # versions nor keeps its own copy of array arguments: changing them in place before
+        # backward cannot change its gradients (`c += 1` after `z = w + c` is fine).
+        reads = op.reads
         if n == 2:
             if isinstance(a, Tensor):
                 ea = a._node or (a if ra else None)
-                va = a._version[0]
+                va = a._version[0] if reads else UNCHECKED
             else:
                 ea = va = None
-                if isinstance(a, np.ndarray):  # see _own_arrays
+                if reads and isinstance(a, np.ndarray):  # see _own_arrays
                     args = (a.copy(), b)
             if isinstance(b, Tensor):
                 eb = b._node or (b if rb else None)
-                vb = b._version[0]
+                vb = b._version[0] if reads else UNCHECKED
             else:
                 eb = vb = None
-                if isinstance(b, np.ndarray):
+                if reads and isinstance(b, np.ndarray):
                     args = (args[0], b.copy())
             edges: tuple = (ea, eb)
             versions: tuple = (va, vb)
         elif n == 1:
-            edges, versions = (a._node or a,), (a._version[0],)
+            edges, versions = (a._node or a,), (a._version[0] if reads else UNCHECKED,)
         else:
-            edges, versions = tuple(edge_list), tuple(version_list)
-            if raw:
+            edges = tuple(edge_list)
+            versions = tuple(version_list)
+            if not reads:
+                versions = tuple([v if v is None else UNCHECKED for v in versions])
+            if raw and reads:
                 args = _own_arrays(args)
         if op.view:
             base = args[0]

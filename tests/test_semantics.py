@@ -768,3 +768,25 @@ def test_second_derivative_through_a_function_is_an_error_not_a_wrong_number():
     with pytest.raises(RuntimeError, match="Sq.backward"):
         ag.grad(ag.grad(f))(ag.tensor(3.0))
     np.testing.assert_allclose(ag.grad(f)(ag.tensor(3.0)).data, 27.0)  # first order is right
+
+
+def test_in_place_change_of_an_input_whose_value_no_rule_reads_is_allowed():
+    # As PyTorch, which checks only what an op saved: add's, sum's and reshape's gradients do
+    # not depend on their inputs' values, mul's does.
+    w = leaf([1.0, 2.0])
+    c = ag.tensor([3.0, 4.0])
+    z = (w + c).sum() + (w - c).reshape(2, 1).sum()
+    c += 1
+    z.backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 2.0])
+    x = leaf([1.0, 2.0])
+    y = x * 1
+    y += y  # the add reads neither of its operands
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    x = leaf([1.0, 2.0])
+    c = ag.tensor([3.0, 4.0])
+    z = (x * c).sum()
+    c += 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.backward()
