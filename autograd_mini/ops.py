@@ -30,16 +30,18 @@ from .tensor import Op
 
 def primitive(
     name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False,
-    saving: Any = None, reads: bool = True,
+    saving: Any = None, reads: bool = True, own_dtype: bool = False,
 ) -> Op:  # fmt: skip
     """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient).
 
     `reads=False` declares that the rules use only the inputs' shapes and dtypes, never their
     values, so changing an input in place before backward is harmless (as PyTorch, which
-    checks only the tensors an op saved)."""
+    checks only the tensors an op saved). `own_dtype=True`: the op sets its output dtype
+    itself (astype), so NumPy's float64 is not replaced by PyTorch's promotion."""
     if len(rules) == 1 and rules[0] is None:
         return Op(name, fwd, None)
-    return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving, reads=reads)
+    return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving, reads=reads,
+              own_dtype=own_dtype)  # fmt: skip
 
 
 def variadic(name: str, fwd: Any, rule: Any, reads: bool = True) -> Op:
@@ -369,7 +371,8 @@ where = primitive("where", np.where,
                   lambda g, ans, c, x, y: where(c, 0, g))  # fmt: skip
 copy = primitive("copy", np.copy, lambda g, ans, x: g, reads=False)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
-                   lambda g, ans, x, dtype: astype(g, dtype=x.dtype), reads=False)  # fmt: skip
+                   lambda g, ans, x, dtype: astype(g, dtype=x.dtype), reads=False,
+                   own_dtype=True)  # fmt: skip
 
 # reductions
 sum = primitive("sum", lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
@@ -397,20 +400,20 @@ logsumexp = primitive("logsumexp", _logsumexp,
                           _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),
                       saves_ans=True)  # fmt: skip
 
-# shape (views of the input's memory)
+# shape (views of the input's memory: they keep the version check even though their rules
+# read only shapes, because a view's data changes with its input)
 reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
-                    lambda g, ans, x, shape: g.reshape(x.shape),
-                    view=True, reads=False)  # fmt: skip
+                    lambda g, ans, x, shape: g.reshape(x.shape), view=True)  # fmt: skip
 transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       lambda g, ans, x, axes: g.transpose(tuple(np.argsort(axes))),
-                      view=True, reads=False)  # fmt: skip
+                      view=True)  # fmt: skip
 # expand: g has the expanded shape; the engine sums it back to x's (as for any broadcast).
 expand = primitive("expand", lambda x, shape: np.broadcast_to(x, shape),
-                   lambda g, ans, x, shape: g, view=True, reads=False)  # fmt: skip
+                   lambda g, ans, x, shape: g, view=True)  # fmt: skip
 expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g, reads=False)
 getitem = primitive("getitem", lambda x, idx: x[idx],
                     lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
-                    view=True, reads=False)  # fmt: skip
+                    view=True)  # fmt: skip
 take = primitive("take", lambda x, idx: x[idx],  # advanced indexing: a copy, not a view
                  lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
                  reads=False)  # fmt: skip

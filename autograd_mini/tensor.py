@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ ShapeLike = int | Sequence[int]
 # --------------------------------------------------------------------------- dtype & rng
 
 _F64 = np.dtype(np.float64)
-_NDARRAY, _GENERIC = np.ndarray, np.generic  # module globals: one lookup on the per-op path
+_NDARRAY, _INEXACT = np.ndarray, np.inexact  # module globals: one lookup on the per-op path
 _default_dtype = _F64
 
 
@@ -421,7 +422,7 @@ class Tensor:
         o = other.data if isinstance(other, Tensor) else other
         other_rg = isinstance(other, Tensor) and other._rg
         if _state.enabled and (self._rg or other_rg):
-            if self._base is not None:
+            if self._base is not None and _base_in_use(self):
                 raise RuntimeError(
                     f"{name}: in-place change of a view (shape {self.shape}) is not supported "
                     "when the view or the operand requires grad (the base tensor would not "
@@ -497,7 +498,7 @@ class Tensor:
         idx = _raw_index(idx)
         v_rg = isinstance(value, Tensor) and value._rg
         if _state.enabled and (self._rg or v_rg):
-            if self._base is not None:
+            if self._base is not None and _base_in_use(self):
                 raise RuntimeError(
                     f"__setitem__: assignment into a view (shape {self.shape}) is not "
                     "supported when the view or the value requires grad (the base tensor "
@@ -760,7 +761,7 @@ class Op:
 
     __slots__ = (
         "name", "fwd", "rules", "saves_ans", "saving", "view", "differentiable", "owns_grads",
-        "reads",
+        "reads", "own_dtype",
     )  # fmt: skip
     keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
@@ -773,9 +774,11 @@ class Op:
         view: bool = False,
         saving: Callable | None = None,
         reads: bool = True,
+        own_dtype: bool = False,
     ) -> None:
         self.name = name
         self.reads = reads  # whether the rules read input values (or only their shapes)
+        self.own_dtype = own_dtype  # the output dtype is an argument (astype), not promoted
         self.fwd = fwd
         self.rules = tuple(rules) if isinstance(rules, list | tuple) else rules
         self.saves_ans = saves_ans
@@ -826,7 +829,7 @@ def _describe_arg(a: Any) -> str:
 def _op_error(op: Op, args: tuple, e: Exception) -> Exception:
     text = str(e).removeprefix(f"{op.name}: ")  # NumPy's own message may name the op
     msg = f"{op.name}: {text} (inputs: " + ", ".join(_describe_arg(a) for a in args) + ")"
-    for cls in (IndexError, TypeError, ValueError):
+    for cls in (IndexError, TypeError, ValueError, OverflowError):
         if isinstance(e, cls):
             return cls(msg)
     return e
@@ -841,16 +844,17 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if isinstance(a, Tensor):
             da, ra = a.data, a._rg
         else:
-            if isinstance(a, _GENERIC):
-                # A NumPy scalar counts as the Python number it holds, as in PyTorch: a
-                # float32 tensor times np.float64(2) stays float32.
+            if isinstance(a, _INEXACT):
+                # A NumPy float counts as the Python number it holds, as in PyTorch: a
+                # float32 tensor times np.float64(2) stays float32. (A NumPy int keeps its
+                # dtype: as a Python int it could overflow a narrow int tensor's.)
                 a = a.item()
                 args = (a, b)
             da, ra = a, False
         if isinstance(b, Tensor):
             db, rb = b.data, b._rg
         else:
-            if isinstance(b, _GENERIC):
+            if isinstance(b, _INEXACT):
                 b = b.item()
                 args = (args[0], b)
             db, rb = b, False
@@ -874,7 +878,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 version_list.append(x._version[0])
                 record = record or x._rg
             else:
-                if isinstance(x, np.generic):  # a Python number (see the 2-argument path)
+                if isinstance(x, _INEXACT):  # a Python number (see the 2-argument path)
                     x = x.item()
                     scalars = True
                 data_list.append(x)
@@ -883,19 +887,19 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 raw = raw or isinstance(x, np.ndarray)
         datas = tuple(data_list)
         if scalars:
-            args = tuple(x.item() if isinstance(x, np.generic) else x for x in args)
+            args = tuple(x.item() if isinstance(x, _INEXACT) else x for x in args)
     saved = None
     try:
         if op.saving is not None and record and _state.enabled:
             out, saved = op.saving(*datas, **attrs) if attrs else op.saving(*datas)
         else:
             out = op.fwd(*datas, **attrs) if attrs else op.fwd(*datas)
-    except (ValueError, TypeError, IndexError) as e:
+    except (ValueError, TypeError, IndexError, OverflowError) as e:
         raise _op_error(op, args, e) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # ufuncs return NumPy scalars for 0-d inputs
     od = out.dtype
-    if od is _F64:
+    if od is _F64 and not op.own_dtype:
         for d in datas:
             if type(d) is _NDARRAY and (d.dtype is _F64 or d.dtype.itemsize >= 16):
                 break  # a float64 (or complex128) input: float64 is its own
@@ -995,6 +999,25 @@ def _torch_float(out: np.ndarray, datas: tuple) -> np.ndarray:
     ]
     dtype = np.dtype(f"f{max(widths)}") if widths else _default_dtype
     return out if dtype is _F64 else out.astype(dtype)
+
+
+def _base_in_use(view: Tensor) -> bool:
+    """Whether a tensor other than `view` can see the memory `view` shares with its bases.
+
+    Writing a value that requires grad through the view records the write on the view only
+    (PyTorch would rebase the base's history; this engine does not), so a base that someone
+    still holds — a variable, another view, a recorded op — would silently miss it. A base
+    only views hold, as in `x = zeros(6).reshape(2, 3); x[0] = w`, is unobservable: the view
+    then stands alone. CPython's reference count tells which case this is.
+    """
+    b = view._base
+    while b is not None:
+        # References: the _base slot of the tensor made from b, the local b, the argument.
+        if sys.getrefcount(b) > 3:
+            return True
+        b = b._base
+    view._base = None  # nothing else sees that memory: this tensor is no longer a view
+    return False
 
 
 def _own_arrays(args: tuple) -> tuple:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,10 +110,36 @@ def _prepare(args: tuple, nums: tuple, fname: str) -> tuple[list, list[Tensor]]:
     return call, leaves
 
 
+class _Running(threading.local):
+    """The leaves of the transform calls now running `f` in this thread (id -> count)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+
+
+_running = _Running()
+
+
+def _call(f: Callable, leaves: list, args: Sequence[Any], kwargs: dict) -> Any:
+    """f(*args, **kwargs), with `leaves` marked as variables of a running transform."""
+    ids = _running.ids
+    keys = [id(_key(leaf)) for leaf in leaves]
+    for k in keys:
+        ids[k] = ids.get(k, 0) + 1
+    try:
+        return f(*args, **kwargs)
+    finally:
+        for k in keys:
+            ids[k] -= 1
+            if not ids[k]:
+                del ids[k]
+
+
 def _walk(out: Tensor, leaves: list) -> tuple[list[Node], bool]:
-    """The nodes `out` depends on short of `leaves`, and whether it also depends on a tensor
-    that requires grad other than through them (a leaf of the caller's)."""
+    """The nodes `out` depends on short of `leaves`, and whether it also depends on the
+    variable of an enclosing transform that is still running (a nested transform)."""
     own = {id(_key(leaf)) for leaf in leaves}
+    running = _running.ids
     stack = [out._node] if out._node is not None else []
     seen: dict = {}
     outside = False
@@ -120,32 +147,26 @@ def _walk(out: Tensor, leaves: list) -> tuple[list[Node], bool]:
         item = stack.pop()
         if id(item) in own or id(item) in seen:
             continue
+        if id(item) in running:
+            outside = True
+            continue
         if type(item) is not Node:
-            outside = outside or item._rg  # a closed-over parameter (see _release)
             continue
         seen[id(item)] = item
         stack.extend(e for e in item.edges if e is not None)
     return list(seen.values()), outside
 
 
-def _release(leaves: list) -> None:
-    """Mark the leaves a finished call made for its arguments as not requiring grad: a graph
-    the call returns may still lead to them, but for any later transform they are constants,
-    not variables of an enclosing function (see `_walk`). Backward does not read the flag."""
-    for leaf in leaves:
-        if leaf._node is None:
-            leaf._rg = False
-
-
 def _reaches_outside(out: Tensor, leaves: list) -> bool:
-    """Whether `out` depends on a tensor that requires grad other than through `leaves`."""
+    """Whether `out` depends on a running enclosing transform's variable."""
     return out._node is not None and _walk(out, leaves)[1]
 
 
 def _mode(tmode: bool, grad_on: bool, out: Tensor, leaves: list) -> tuple[bool, bool]:
     """(Tensor mode, record the backward): NumPy arguments give NumPy results, unless `f`
-    closed over a tensor that requires grad — then the result must stay differentiable (a
-    transform nested in a function that is itself differentiated)."""
+    closed over the variable of an enclosing transform — then the result must stay
+    differentiable with respect to it (`grad(lambda w: grad(lambda x: w * x)(2.0))`). A
+    closed-over parameter of the user's own does not switch: NumPy in, NumPy out."""
     if not tmode and grad_on and _reaches_outside(out, leaves):
         tmode = True
     return tmode, tmode and grad_on
@@ -266,7 +287,7 @@ def _value_and_grad(f: Callable, argnums: Any, args: tuple, kwargs: dict, fname:
     grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(args, nums, fname)
-        out = _as_output(f(*call, **kwargs), fname)
+        out = _as_output(_call(f, leaves, call, kwargs), fname)
     tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
     if out.data.size != 1:
         raise ValueError(
@@ -281,7 +302,6 @@ def _value_and_grad(f: Callable, argnums: Any, args: tuple, kwargs: dict, fname:
     else:
         value = _plain_value(out)
         grads = [_plain(g, args[i]) for g, i in zip(grads, nums)]
-    _release(leaves)
     return value, (grads[0] if single else tuple(grads))
 
 
@@ -292,7 +312,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(primals, tuple(range(len(primals))), "vjp")
-        out = _as_output(f(*call), "vjp")
+        out = _as_output(_call(f, leaves, call, {}), "vjp")
     tmode, create = _mode(_tensor_mode(primals), grad_on, out, leaves)
     _check_float_output(out, "vjp")
 
@@ -308,7 +328,6 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         return tuple(_plain(g, p) for g, p in zip(gs, primals))
 
     value = (out if create else out.detach()) if tmode else _plain_value(out)
-    _release(leaves)
     return value, vjp_fn
 
 
@@ -331,7 +350,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         call, leaves = _prepare(tuple(primals), tuple(range(len(primals))), "jvp")
         for i, (t, leaf) in enumerate(zip(tangents, leaves)):  # fail before calling f
             _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=False)
-        out = _as_output(f(*call), "jvp")
+        out = _as_output(_call(f, leaves, call, {}), "jvp")
         _check_float_output(out, "jvp")
         tmode, create = _mode(_tensor_mode(primals, tangents), grad_on, out, leaves)
         tans = [
@@ -339,7 +358,6 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
             for i, (t, leaf) in enumerate(zip(tangents, leaves))
         ]
         tangent_out = _jvp_double_vjp(out, leaves, tans, create)
-    _release(leaves)
     if tmode:
         value = out if create else out.detach()
         return value, tangent_out if isinstance(tangent_out, Tensor) else Tensor(tangent_out)
@@ -390,13 +408,12 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         grad_on = is_grad_enabled()
         with enable_grad():
             call, leaves = _prepare(args, nums, "jacobian")
-            out = _as_output(f(*call, **kwargs), "jacobian")
+            out = _as_output(_call(f, leaves, call, kwargs), "jacobian")
         tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
         _check_float_output(out, "jacobian")
         jacs = _jacobian_of(out, leaves, create)
         if tmode:
             jacs = [j if isinstance(j, Tensor) else Tensor(j) for j in jacs]
-        _release(leaves)
         return jacs[0] if single else tuple(jacs)
 
     return _wrap(jacobian_f, f, "jacobian")
@@ -413,7 +430,7 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
         grad_on = is_grad_enabled()
         with enable_grad():
             call, leaves = _prepare(args, nums, "hessian")
-            out = _as_output(f(*call, **kwargs), "hessian")
+            out = _as_output(_call(f, leaves, call, kwargs), "hessian")
             tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
             if out.data.size != 1:
                 raise ValueError(
@@ -428,7 +445,6 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             if tmode:
                 blocks = [b if isinstance(b, Tensor) else Tensor(b) for b in blocks]
             rows.append(blocks[0] if single else tuple(blocks))
-        _release(leaves)
         return rows[0] if single else tuple(rows)
 
     return _wrap(hessian_f, f, "hessian")

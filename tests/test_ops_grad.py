@@ -1106,3 +1106,25 @@ def test_float_results_from_ints_take_torchs_dtype():
         assert (ag.tensor(np.ones(2)) * i).dtype == np.float64  # a float64 input stays
     finally:
         ag.set_default_dtype("float64")
+
+
+def test_astype_keeps_the_dtype_it_was_asked_for():
+    x = ag.tensor(np.array([1.5], np.float32), requires_grad=True)
+    y = x.astype(np.float64)
+    assert y.dtype == np.float64
+    (y * 2).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.item() == 2.0
+    ag.set_default_dtype("float32")
+    try:
+        assert ag.tensor([1, 2]).astype(np.float64).dtype == np.float64
+    finally:
+        ag.set_default_dtype("float64")
+
+
+def test_numpy_int_scalars_keep_numpys_promotion():
+    # A NumPy int is not turned into a Python int (which could overflow a narrow int tensor).
+    y = ag.ones(2, dtype=np.int8) * np.int64(300)
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y.data, [300, 300])
+    x = ag.tensor(np.array([1.0, 2.0], np.float32))
+    assert (x * np.int64(2)).dtype == np.float32  # float stays float32, as in PyTorch

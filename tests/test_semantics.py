@@ -790,3 +790,40 @@ def test_in_place_change_of_an_input_whose_value_no_rule_reads_is_allowed():
     c += 1
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         z.backward()
+
+
+def test_in_place_change_of_the_base_of_a_view_is_still_detected():
+    # A view's data changes with its base, so view ops keep the version check even though
+    # their rules read only shapes.
+    for make in (
+        lambda a: a.reshape((2, 2)),
+        lambda a: a[1:3],
+        lambda a: a.reshape((2, 2)).T,
+        lambda a: a[:1].expand((3, 1)),
+    ):
+        w = leaf([1.0, 2.0, 3.0, 4.0])
+        a = w * 2
+        b = make(a)
+        a *= 3
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            b.sum().backward()
+
+
+def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
+    # Only views hold the base, so nothing can miss the write (as in PyTorch).
+    w = leaf([1.0, 2.0, 3.0])
+    x = ag.zeros(6).reshape((2, 3))
+    x[0] = w
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 4.0, 6.0])
+    w.grad = None
+    acc = ag.zeros(2, 3)[0]
+    acc += w
+    (acc * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])
+    z = ag.zeros(6)
+    a, other = z[0:3], z[3:6]  # two views of one base: a write through one must not pass
+    del z
+    with pytest.raises(RuntimeError, match="in-place change of a view"):
+        a += w
+    assert other.data.sum() == 0.0
