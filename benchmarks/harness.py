@@ -212,6 +212,36 @@ def _wanted(case: Case, only: set[str] | None) -> list[str]:
     return names
 
 
+def _time_round_robin(
+    case: Case, res: CaseResult, results: dict, steps: dict, repeats: int, min_time: float
+) -> None:
+    """Take `repeats` samples of every peer in `results`, the order rotating each round."""
+    active = list(results)
+    for name in active:
+        run = res.runs.setdefault(name, PeerRun())
+        if case.metrics is not None:  # the metrics came from the check run; keep one value
+            run.metrics = {k: v[:1] for k, v in run.metrics.items()}
+        if case.sampler is None and name not in case.max_samples:
+            run.inner = _calibrate(steps[name][0], min_time)
+    for r in range(repeats):
+        k = r % len(active) if active else 0
+        for name in active[k:] + active[:k]:
+            run = res.runs[name]
+            if len(run.times) >= case.max_samples.get(name, repeats):
+                continue
+            if case.sampler is not None:
+                try:
+                    s = case.sampler(name)
+                except Exception as e:  # reported in the table
+                    res.errors[name] = f"{type(e).__name__}: {e}"
+                    continue
+                run.times.append(s.seconds)
+                for key, v in s.metrics.items():
+                    run.metrics.setdefault(key, []).append(v)
+            else:
+                run.times.append(_time(steps[name][0], run.inner))
+
+
 def run_case(
     case: Case,
     only: set[str] | None = None,
@@ -258,30 +288,16 @@ def run_case(
         log(f"  FAILED: {e}")
         return res
 
-    active = list(results)
-    for name in active:
-        run = res.runs.setdefault(name, PeerRun())
-        if case.metrics is not None:  # the metrics came from the check run; keep one value
-            run.metrics = {k: v[:1] for k, v in run.metrics.items()}
-        if case.sampler is None and name not in case.max_samples:
-            run.inner = _calibrate(steps[name][0], min_time)
-    for r in range(repeats):
-        k = r % len(active) if active else 0
-        for name in active[k:] + active[:k]:
-            run = res.runs[name]
-            if len(run.times) >= case.max_samples.get(name, repeats):
-                continue
-            if case.sampler is not None:
-                try:
-                    s = case.sampler(name)
-                except Exception as e:  # reported in the table
-                    res.errors[name] = f"{type(e).__name__}: {e}"
-                    continue
-                run.times.append(s.seconds)
-                for key, v in s.metrics.items():
-                    run.metrics.setdefault(key, []).append(v)
-            else:
-                run.times.append(_time(steps[name][0], run.inner))
+    # Everything alive now (every peer's library, the models just built) goes to the
+    # collector's permanent generation: a step's collections then walk what the step made,
+    # not torch's or jax's objects, which would slow a peer that makes reference cycles
+    # (micrograd's W1 step took 1.5x longer with the other peers loaded than without).
+    gc.collect()
+    gc.freeze()
+    try:
+        _time_round_robin(case, res, results, steps, repeats, min_time)
+    finally:
+        gc.unfreeze()
     for name in list(res.runs):
         if not res.runs[name].times:
             del res.runs[name]

@@ -105,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
         type=_positive("--threads", int),
         default=1,
         help="threads for every library (1): environment variables, torch.set_num_threads, "
-        "XLA flags",
+        "XLA flags, and the process's CPU affinity",
     )
     p.add_argument(
         "--min-time",
@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             print("autograd-mini bench: --plot needs matplotlib (pip install matplotlib)")
             return 2
 
+    peers.pin_cpus(peers.threads())  # before any peer is imported
     load_before = harness.load_average()
     m = harness.machine()
     print(f"autograd-mini bench — {m['cpu']} ({m['cpus']} CPUs), {m['platform']}")

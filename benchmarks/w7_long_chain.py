@@ -64,17 +64,19 @@ def _ad_mini_value(n: int) -> tuple[float, float]:
 
 
 def _numpy_hand(n: int) -> tuple[float, float]:
-    # A tape of local derivatives, walked backwards: the least an engine can record.
+    # A tape of local derivatives, walked backwards: the least an engine can record. Every
+    # value is a 0-d array, as a tensor engine's are (`y * C` alone would give NumPy scalars,
+    # a different and much cheaper kind of arithmetic).
     y = np.array(X0)
     tape = []
     for _ in range(n // 2):
-        y = y * C
+        y = np.multiply(y, C, out=np.empty(()))
         tape.append(C)
-        y = y + D
+        y = np.add(y, D, out=np.empty(()))
         tape.append(1.0)
     g = np.array(1.0)
     for local in reversed(tape):
-        g = g * local
+        g = np.multiply(g, local, out=np.empty(()))
     return float(y), float(g)
 
 
