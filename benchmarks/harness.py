@@ -446,7 +446,8 @@ def markdown(results: list[CaseResult], meta: dict) -> str:
         f"- machine: {meta['machine']['cpu']} ({meta['machine']['cpus']} CPUs), "
         f"{meta['machine']['platform']}",
         f"- load average before / after: {meta['load_before']} / {meta['load_after']}",
-        f"- threads: {meta['threads']['threads']} (env, torch.set_num_threads, XLA flags)",
+        f"- threads: {meta['threads']['threads']} "
+        "(env, torch.set_num_threads, XLA flags, CPU affinity)",
         f"- repeats: {meta['repeats']}, min sample time: {meta['min_time']} s",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         "",
