@@ -25,7 +25,7 @@ ShapeLike = int | Sequence[int]
 # --------------------------------------------------------------------------- dtype & rng
 
 _F64 = np.dtype(np.float64)
-_NDARRAY, _INEXACT = np.ndarray, np.inexact  # module globals: one lookup on the per-op path
+_NDARRAY, _GENERIC = np.ndarray, np.generic  # module globals: one lookup on the per-op path
 _default_dtype = _F64
 
 
@@ -422,6 +422,8 @@ class Tensor:
         o = other.data if isinstance(other, Tensor) else other
         other_rg = isinstance(other, Tensor) and other._rg
         if _state.enabled and (self._rg or other_rg):
+            if not self.data.flags.writeable:
+                raise ValueError(_read_only(name, self.shape))
             if self._base is not None and _base_in_use(self):
                 raise RuntimeError(
                     f"{name}: in-place change of a view (shape {self.shape}) is not supported "
@@ -449,10 +451,7 @@ class Tensor:
             ) from None
         except ValueError:
             if not out.flags.writeable:
-                raise ValueError(
-                    f"{name}: the tensor (shape {out.shape}) is read-only, e.g. a broadcast "
-                    "view made by expand; update a copy instead"
-                ) from None
+                raise ValueError(_read_only(name, out.shape)) from None
             raise ValueError(
                 f"{name}: cannot update a tensor of shape {out.shape} in place with an operand "
                 f"of shape {np.shape(o)} (the result must keep the tensor's shape)"
@@ -498,6 +497,8 @@ class Tensor:
         idx = _raw_index(idx)
         v_rg = isinstance(value, Tensor) and value._rg
         if _state.enabled and (self._rg or v_rg):
+            if not self.data.flags.writeable:
+                raise ValueError(_read_only("__setitem__", self.shape))
             if self._base is not None and _base_in_use(self):
                 raise RuntimeError(
                     f"__setitem__: assignment into a view (shape {self.shape}) is not "
@@ -844,17 +845,18 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if isinstance(a, Tensor):
             da, ra = a.data, a._rg
         else:
-            if isinstance(a, _INEXACT):
-                # A NumPy float counts as the Python number it holds, as in PyTorch: a
-                # float32 tensor times np.float64(2) stays float32. (A NumPy int keeps its
-                # dtype: as a Python int it could overflow a narrow int tensor's.)
+            if isinstance(a, _GENERIC):
+                # A NumPy scalar counts as the Python number it holds, as in PyTorch: a
+                # float32 tensor times np.float64(2) stays float32, int32 times np.int64(2)
+                # int32 (a constant that does not fit the tensor's dtype is an OverflowError
+                # naming the op, where PyTorch would wrap it around silently).
                 a = a.item()
                 args = (a, b)
             da, ra = a, False
         if isinstance(b, Tensor):
             db, rb = b.data, b._rg
         else:
-            if isinstance(b, _INEXACT):
+            if isinstance(b, _GENERIC):
                 b = b.item()
                 args = (args[0], b)
             db, rb = b, False
@@ -878,7 +880,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 version_list.append(x._version[0])
                 record = record or x._rg
             else:
-                if isinstance(x, _INEXACT):  # a Python number (see the 2-argument path)
+                if isinstance(x, _GENERIC):  # a Python number (see the 2-argument path)
                     x = x.item()
                     scalars = True
                 data_list.append(x)
@@ -887,7 +889,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 raw = raw or isinstance(x, np.ndarray)
         datas = tuple(data_list)
         if scalars:
-            args = tuple(x.item() if isinstance(x, _INEXACT) else x for x in args)
+            args = tuple(x.item() if isinstance(x, _GENERIC) else x for x in args)
     saved = None
     try:
         if op.saving is not None and record and _state.enabled:
@@ -1001,6 +1003,13 @@ def _torch_float(out: np.ndarray, datas: tuple) -> np.ndarray:
     return out if dtype is _F64 else out.astype(dtype)
 
 
+def _read_only(name: str, shape: tuple) -> str:
+    return (
+        f"{name}: the tensor (shape {shape}) is read-only, e.g. a broadcast view made by "
+        "expand; update a copy instead"
+    )
+
+
 def _base_in_use(view: Tensor) -> bool:
     """Whether a tensor other than `view` can see the memory `view` shares with its bases.
 
@@ -1010,12 +1019,18 @@ def _base_in_use(view: Tensor) -> bool:
     only views hold, as in `x = zeros(6).reshape(2, 3); x[0] = w`, is unobservable: the view
     then stands alone. CPython's reference count tells which case this is.
     """
+    chain = 0
     b = view._base
     while b is not None:
         # References: the _base slot of the tensor made from b, the local b, the argument.
         if sys.getrefcount(b) > 3:
             return True
+        chain += 1
         b = b._base
+    # Every tensor over this memory shares the version counter: the view, each base, and any
+    # view made from the view itself (which the walk up the chain does not see).
+    if sys.getrefcount(view._version) > 2 + chain:
+        return True
     view._base = None  # nothing else sees that memory: this tensor is no longer a view
     return False
 

@@ -159,7 +159,9 @@ def _walk(out: Tensor, leaves: list) -> tuple[list[Node], bool]:
 
 def _reaches_outside(out: Tensor, leaves: list) -> bool:
     """Whether `out` depends on a running enclosing transform's variable."""
-    return out._node is not None and _walk(out, leaves)[1]
+    if out._node is None:  # f returned a tensor as it is: perhaps the enclosing variable
+        return id(out) in _running.ids
+    return _walk(out, leaves)[1]
 
 
 def _mode(tmode: bool, grad_on: bool, out: Tensor, leaves: list) -> tuple[bool, bool]:

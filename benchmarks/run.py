@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, os.path.abspath(__file__), *argv]
             return subprocess.call(cmd, env=child_env)
         os.environ.update(env)
+    from benchmarks.peers import pin_cpus  # stdlib only
+
+    pin_cpus(args.threads)  # before NumPy starts its threads: affinity is per thread
     return _run(args)
 
 
@@ -163,7 +166,6 @@ def _run(args: argparse.Namespace) -> int:
             print("autograd-mini bench: --plot needs matplotlib (pip install matplotlib)")
             return 2
 
-    peers.pin_cpus(peers.threads())  # before any peer is imported
     load_before = harness.load_average()
     m = harness.machine()
     print(f"autograd-mini bench — {m['cpu']} ({m['cpus']} CPUs), {m['platform']}")

@@ -1121,10 +1121,22 @@ def test_astype_keeps_the_dtype_it_was_asked_for():
         ag.set_default_dtype("float64")
 
 
-def test_numpy_int_scalars_keep_numpys_promotion():
-    # A NumPy int is not turned into a Python int (which could overflow a narrow int tensor).
-    y = ag.ones(2, dtype=np.int8) * np.int64(300)
-    assert y.dtype == np.int64
-    np.testing.assert_array_equal(y.data, [300, 300])
+def test_numpy_int_scalars_count_as_python_ints():
+    # As in PyTorch: int32 times np.int64(2) stays int32, float32 times np.int64(2) float32.
+    assert (ag.ones(2, dtype=np.int32) * np.int64(2)).dtype == np.int32
     x = ag.tensor(np.array([1.0, 2.0], np.float32))
-    assert (x * np.int64(2)).dtype == np.float32  # float stays float32, as in PyTorch
+    assert (x * np.int64(2)).dtype == np.float32
+    # A constant that does not fit is a clear error naming the op (PyTorch wraps silently).
+    with pytest.raises(OverflowError, match="mul: .*300"):
+        ag.ones(2, dtype=np.int8) * np.int64(300)
+
+
+def test_a_grad_write_into_a_read_only_view_names_the_op():
+    w = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    e = ag.zeros(3).expand((2, 3))
+    with pytest.raises(
+        ValueError, match=r"add_ \(\+=\): the tensor \(shape \(2, 3\)\) is read-only"
+    ):
+        e += w
+    with pytest.raises(ValueError, match="__setitem__: the tensor .* is read-only"):
+        e[0] = w

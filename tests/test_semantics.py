@@ -827,3 +827,8 @@ def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
     with pytest.raises(RuntimeError, match="in-place change of a view"):
         a += w
     assert other.data.sum() == 0.0
+    buf = ag.zeros(6).reshape(2, 3)
+    row0 = buf[0]  # a view of the view sees the write too: it must not go stale silently
+    with pytest.raises(RuntimeError, match="index the base tensor"):
+        buf[0] = w
+    assert row0.data.sum() == 0.0

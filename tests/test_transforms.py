@@ -116,6 +116,8 @@ def test_an_argument_is_not_confused_with_other_uses_of_the_same_tensor():
     # torch.func / JAX: a closure over x, or an outer transform's x, is a constant for the
     # inner transform; only the argument itself is varied.
     assert grad(lambda x: grad(lambda y: x * y)(x))(3.0) == 1.0
+    # The inner f returns the outer variable itself (no op recorded): still d w / d w = 1.
+    assert grad(lambda w: value_and_grad(lambda x: w)(2.0)[0])(3.0) == 1.0
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     np.testing.assert_array_equal(grad(lambda a: (a * x).sum())(x).data, [1.0, 2.0])
     np.testing.assert_array_equal(jacobian(lambda a: a * x)(x).data, np.diag([1.0, 2.0]))
