@@ -417,29 +417,38 @@ class Tensor:
                 "in an in-place operation; wrap it in ag.no_grad() or use an out-of-place op"
             )
 
+    def _record_write(
+        self, name: str, op: Op, other: Any, attrs: dict | None, what: str, instead: str
+    ) -> None:
+        """self = op(self, other), recorded: out of place on a snapshot of the old value,
+        then written into this tensor's memory, which becomes the op's output."""
+        if not self.data.flags.writeable:
+            raise ValueError(_read_only(name, self.shape))
+        if self._base is not None:
+            if _memory_shared(self):
+                raise RuntimeError(
+                    f"{name}: {what} (shape {self.shape}) is not supported when the view or "
+                    f"the value requires grad and another tensor sees its memory (that tensor "
+                    f"would not record the write); {instead}"
+                )
+            self._base = None  # nothing else sees this memory: the view stands alone
+        snap = Tensor.__new__(Tensor)
+        snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, self._node
+        snap._version, snap._base = [0], None
+        res = apply(op, (snap, other), attrs)
+        _check_cast(name, res.data, self.data)
+        np.copyto(self.data, res.data, casting="same_kind")
+        self._node, self._rg = res._node, res._rg  # an int tensor takes no gradient
+        self._version[0] += 1
+
     def _inplace(self, op: Op, other: Any, name: str) -> Tensor:
         self._check_inplace(name)
         o = other.data if isinstance(other, Tensor) else other
         other_rg = isinstance(other, Tensor) and other._rg
         if _state.enabled and (self._rg or other_rg):
-            if not self.data.flags.writeable:
-                raise ValueError(_read_only(name, self.shape))
-            if self._base is not None and _base_in_use(self):
-                raise RuntimeError(
-                    f"{name}: in-place change of a view (shape {self.shape}) is not supported "
-                    "when the view or the operand requires grad (the base tensor would not "
-                    "record it); use an out-of-place op"
-                )
-            # Record out of place on a snapshot of the old value, then write the result
-            # into this tensor's memory and make this tensor the op's output.
-            snap = Tensor.__new__(Tensor)
-            snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, None
-            snap._node, snap._version, snap._base = self._node, [0], None
-            res = apply(op, (snap, other))
-            _check_cast(name, res.data, self.data)
-            np.copyto(self.data, res.data, casting="same_kind")
-            self._node, self._rg = res._node, True
-            self._version[0] += 1
+            self._record_write(
+                name, op, other, None, "in-place change of a view", "use an out-of-place op"
+            )
             return self
         out = self.data
         try:
@@ -497,15 +506,6 @@ class Tensor:
         idx = _raw_index(idx)
         v_rg = isinstance(value, Tensor) and value._rg
         if _state.enabled and (self._rg or v_rg):
-            if not self.data.flags.writeable:
-                raise ValueError(_read_only("__setitem__", self.shape))
-            if self._base is not None and _base_in_use(self):
-                raise RuntimeError(
-                    f"__setitem__: assignment into a view (shape {self.shape}) is not "
-                    "supported when the view or the value requires grad (the base tensor "
-                    "would not record it); index the base tensor instead, e.g. x[0, 1] = v "
-                    "rather than x[0][1] = v"
-                )
             if v_rg and value.ndim and value.shape[0] == 1:
                 # Leading 1s broadcast away in the assignment; without them the value's
                 # gradient has the shape the indexed region has.
@@ -513,21 +513,19 @@ class Tensor:
                 while lead < value.ndim and value.shape[lead] == 1:
                     lead += 1
                 value = value.reshape(value.shape[lead:])
-            snap = Tensor.__new__(Tensor)
-            snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, None
-            snap._node, snap._version, snap._base = self._node, [0], None
-            res = apply(ops.index_put, (snap, value), {"idx": idx})
-            np.copyto(self.data, res.data, casting="same_kind")
-            self._node, self._rg = res._node, res._rg  # an int tensor takes no gradient
-        else:
-            v = value.data if isinstance(value, Tensor) else value
-            try:
-                self.data[idx] = v
-            except (ValueError, IndexError, TypeError) as e:
-                raise type(e)(
-                    f"__setitem__: cannot assign {_describe_arg(v)} into index {idx!r} of a "
-                    f"tensor of shape {self.shape}, dtype {self.dtype}: {e}"
-                ) from None
+            self._record_write(
+                "__setitem__", ops.index_put, value, {"idx": idx}, "assignment into a view",
+                "index the base tensor instead, e.g. x[0, 1] = v rather than x[0][1] = v",
+            )  # fmt: skip
+            return
+        v = value.data if isinstance(value, Tensor) else value
+        try:
+            self.data[idx] = v
+        except (ValueError, IndexError, TypeError) as e:
+            raise type(e)(
+                f"__setitem__: cannot assign {_describe_arg(v)} into index {idx!r} of a "
+                f"tensor of shape {self.shape}, dtype {self.dtype}: {e}"
+            ) from None
         self._version[0] += 1
 
     # -- elementwise
@@ -1010,14 +1008,14 @@ def _read_only(name: str, shape: tuple) -> str:
     )
 
 
-def _base_in_use(view: Tensor) -> bool:
+def _memory_shared(view: Tensor) -> bool:
     """Whether a tensor other than `view` can see the memory `view` shares with its bases.
 
     Writing a value that requires grad through the view records the write on the view only
     (PyTorch would rebase the base's history; this engine does not), so a base that someone
     still holds — a variable, another view, a recorded op — would silently miss it. A base
     only views hold, as in `x = zeros(6).reshape(2, 3); x[0] = w`, is unobservable: the view
-    then stands alone. CPython's reference count tells which case this is.
+    can then stand alone. CPython's reference count tells which case this is.
     """
     chain = 0
     b = view._base
@@ -1029,10 +1027,7 @@ def _base_in_use(view: Tensor) -> bool:
         b = b._base
     # Every tensor over this memory shares the version counter: the view, each base, and any
     # view made from the view itself (which the walk up the chain does not see).
-    if sys.getrefcount(view._version) > 2 + chain:
-        return True
-    view._base = None  # nothing else sees that memory: this tensor is no longer a view
-    return False
+    return sys.getrefcount(view._version) > 2 + chain
 
 
 def _own_arrays(args: tuple) -> tuple:
