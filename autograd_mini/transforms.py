@@ -120,21 +120,6 @@ class _Running(threading.local):
 _running = _Running()
 
 
-def _call(f: Callable, leaves: list, args: Sequence[Any], kwargs: dict) -> Any:
-    """f(*args, **kwargs), with `leaves` marked as variables of a running transform."""
-    ids = _running.ids
-    keys = [id(_key(leaf)) for leaf in leaves]
-    for k in keys:
-        ids[k] = ids.get(k, 0) + 1
-    try:
-        return f(*args, **kwargs)
-    finally:
-        for k in keys:
-            ids[k] -= 1
-            if not ids[k]:
-                del ids[k]
-
-
 def _walk(out: Tensor, leaves: list) -> tuple[list[Node], bool]:
     """The nodes `out` depends on short of `leaves`, and whether it also depends on the
     variable of an enclosing transform that is still running (a nested transform)."""
@@ -164,14 +149,35 @@ def _reaches_outside(out: Tensor, leaves: list) -> bool:
     return _walk(out, leaves)[1]
 
 
-def _mode(tmode: bool, grad_on: bool, out: Tensor, leaves: list) -> tuple[bool, bool]:
-    """(Tensor mode, record the backward): NumPy arguments give NumPy results, unless `f`
-    closed over the variable of an enclosing transform — then the result must stay
-    differentiable with respect to it (`grad(lambda w: grad(lambda x: w * x)(2.0))`). A
-    closed-over parameter of the user's own does not switch: NumPy in, NumPy out."""
+def _trace(
+    f: Callable, args: Sequence[Any], nums: tuple, kwargs: dict, fname: str, *more: Sequence[Any]
+) -> tuple[Tensor, list[Tensor], bool, bool]:
+    """Call f on leaves for `args[nums]`: (output, leaves, Tensor mode, record the backward).
+
+    Tensor mode when a Tensor is among the arguments (or `more`); NumPy arguments give NumPy
+    results, unless f closed over the variable of an enclosing transform that is still
+    running — then the result must stay differentiable with respect to it
+    (`grad(lambda w: grad(lambda x: w * x)(2.0))`). A closed-over parameter of the user's own
+    does not switch: NumPy in, NumPy out.
+    """
+    grad_on = is_grad_enabled()
+    with enable_grad():
+        call, leaves = _prepare(tuple(args), nums, fname)
+        ids = _running.ids
+        keys = [id(_key(leaf)) for leaf in leaves]  # marked while f runs (see _walk)
+        for k in keys:
+            ids[k] = ids.get(k, 0) + 1
+        try:
+            out = _as_output(f(*call, **kwargs), fname)
+        finally:
+            for k in keys:
+                ids[k] -= 1
+                if not ids[k]:
+                    del ids[k]
+    tmode = _tensor_mode(args, tuple(kwargs.values()), *more)
     if not tmode and grad_on and _reaches_outside(out, leaves):
         tmode = True
-    return tmode, tmode and grad_on
+    return out, leaves, tmode, tmode and grad_on
 
 
 def _tensor_mode(*groups: Sequence[Any]) -> bool:
@@ -286,11 +292,7 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
 def _value_and_grad(f: Callable, argnums: Any, args: tuple, kwargs: dict, fname: str) -> tuple:
     nums, single = _argnums(argnums, len(args), fname)
-    grad_on = is_grad_enabled()
-    with enable_grad():
-        call, leaves = _prepare(args, nums, fname)
-        out = _as_output(_call(f, leaves, call, kwargs), fname)
-    tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
+    out, leaves, tmode, create = _trace(f, args, nums, kwargs, fname)
     if out.data.size != 1:
         raise ValueError(
             f"{fname}: f must return a single element (a scalar), but it returned an output "
@@ -311,11 +313,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
     """`(f(*primals), vjp_fn)`; `vjp_fn(cotangent)` gives one gradient per primal."""
     if not primals:
         raise TypeError("vjp: need at least one primal argument")
-    grad_on = is_grad_enabled()
-    with enable_grad():
-        call, leaves = _prepare(primals, tuple(range(len(primals))), "vjp")
-        out = _as_output(_call(f, leaves, call, {}), "vjp")
-    tmode, create = _mode(_tensor_mode(primals), grad_on, out, leaves)
+    out, leaves, tmode, create = _trace(f, primals, tuple(range(len(primals))), {}, "vjp")
     _check_float_output(out, "vjp")
 
     def vjp_fn(cotangent: Any) -> tuple:
@@ -347,14 +345,10 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         )
     if not primals:
         raise TypeError("jvp: need at least one primal argument")
-    grad_on = is_grad_enabled()
+    nums = tuple(range(len(primals)))
+    out, leaves, tmode, create = _trace(f, primals, nums, {}, "jvp", tangents)
+    _check_float_output(out, "jvp")
     with enable_grad():
-        call, leaves = _prepare(tuple(primals), tuple(range(len(primals))), "jvp")
-        for i, (t, leaf) in enumerate(zip(tangents, leaves)):  # fail before calling f
-            _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=False)
-        out = _as_output(_call(f, leaves, call, {}), "jvp")
-        _check_float_output(out, "jvp")
-        tmode, create = _mode(_tensor_mode(primals, tangents), grad_on, out, leaves)
         tans = [
             _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=create)
             for i, (t, leaf) in enumerate(zip(tangents, leaves))
@@ -407,11 +401,7 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "jacobian")
-        grad_on = is_grad_enabled()
-        with enable_grad():
-            call, leaves = _prepare(args, nums, "jacobian")
-            out = _as_output(_call(f, leaves, call, kwargs), "jacobian")
-        tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
+        out, leaves, tmode, create = _trace(f, args, nums, kwargs, "jacobian")
         _check_float_output(out, "jacobian")
         jacs = _jacobian_of(out, leaves, create)
         if tmode:
@@ -429,11 +419,8 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
 
     def hessian_f(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums(argnums, len(args), "hessian")
-        grad_on = is_grad_enabled()
+        out, leaves, tmode, create = _trace(f, args, nums, kwargs, "hessian")
         with enable_grad():
-            call, leaves = _prepare(args, nums, "hessian")
-            out = _as_output(_call(f, leaves, call, kwargs), "hessian")
-            tmode, create = _mode(_tensor_mode(args, tuple(kwargs.values())), grad_on, out, leaves)
             if out.data.size != 1:
                 raise ValueError(
                     f"hessian: f must return a single element (a scalar), but it returned an "
