@@ -16,17 +16,26 @@ USAGE = """usage: autograd-mini {train,gradcheck,bench} [options]
 'autograd-mini COMMAND --help' describes a command's options."""
 
 
-def positive_number(s: str) -> float:
-    """A command-line value that must be a finite number above 0 (a step size, a rate)."""
+def _number(s: str, ok: Callable[[float], bool], what: str) -> float:
     # Rejected as a usage error, not later: a bad --lr or --eps would otherwise run a whole
     # training or catalogue and fail every step.
     try:
         v = float(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+        v = math.nan
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
     return v
+
+
+def positive_number(s: str) -> float:
+    """A command-line value that must be a finite number above 0 (a step size, a rate)."""
+    return _number(s, lambda v: math.isfinite(v) and v > 0, "a positive number")
+
+
+def non_negative_number(s: str) -> float:
+    """A command-line value that must be a number at least 0 (a tolerance)."""
+    return _number(s, lambda v: v >= 0, "a non-negative number")  # NaN fails too
 
 
 def _command(name: str) -> Callable[[list[str]], int] | None:

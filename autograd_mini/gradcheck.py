@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import engine, ops
-from .cli import positive_number
+from .cli import non_negative_number, positive_number
 from .engine import Node, enable_grad, no_grad
 from .function import OnceDifferentiableError
 from .tensor import Op, Tensor, apply
@@ -416,19 +416,14 @@ def _gradgrad(f: Callable, inputs: Any, eps: float, atol: float, rtol: float) ->
 
     extended = list(call) + [Tensor(c, requires_grad=True) for c in cots]
     users = sorted({n.op.name for n in _nodes(outs) if not _is_builtin(n.op)})
+    note = "the graph contains user Function(s) " + ", ".join(repr(u) for u in users)
     try:
         res, _ = _check(vjp_of_f, tuple(extended), eps, atol, rtol, fname)
     except OnceDifferentiableError as e:
-        names = ", ".join(repr(u) for u in users)
-        return _Result(
-            False, np.inf, np.inf, f"{fname}: the graph contains user Function(s) {names}: {e}"
-        )
+        return _Result(False, np.inf, np.inf, f"{fname}: {note}: {e}")
     if res.ok or not users:
         return res
-    names = ", ".join(repr(u) for u in users)
-    return res._replace(
-        message=res.message + f"\n  note: the graph contains user Function(s) {names}"
-    )
+    return res._replace(message=res.message + f"\n  note: {note}")
 
 
 # --------------------------------------------------------------------------- localisation
@@ -774,16 +769,6 @@ def _run_case(case: OpCase, rng: np.random.Generator, eps: float, atol: float, r
     return first, second
 
 
-def _tolerance(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {s!r}") from None
-    if not v >= 0:  # also rejects NaN
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {s!r}")
-    return v
-
-
 def main(argv: list[str] | None = None) -> int:
     """`autograd-mini gradcheck`: check every catalogue op, print a table, 1 if any fails."""
     parser = argparse.ArgumentParser(
@@ -794,8 +779,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     parser.add_argument("--op", default=None, help="only ops whose name contains this text")
     parser.add_argument("--eps", type=positive_number, default=1e-6, help="finite-difference step")
-    parser.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance")
-    parser.add_argument("--rtol", type=_tolerance, default=1e-3, help="relative tolerance")
+    parser.add_argument("--atol", type=non_negative_number, default=1e-5, help="absolute tolerance")
+    parser.add_argument("--rtol", type=non_negative_number, default=1e-3, help="relative tolerance")
     parser.add_argument("-v", "--verbose", action="store_true", help="print failure details")
     args = parser.parse_args(argv)
 

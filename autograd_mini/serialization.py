@@ -466,8 +466,8 @@ def _load_zip(zf: zipfile.ZipFile, path: str | bytes) -> Any:
         OSError,
         EOFError,
         struct.error,
-        # An encrypted entry, an unknown compression method (NotImplementedError) or JSON
-        # nested past the recursion limit (RecursionError) are all RuntimeErrors.
+        # An encrypted entry, a compression method zipfile lacks, or JSON nested past the
+        # recursion limit: zipfile and json raise RuntimeError subclasses for all three.
         RuntimeError,
         MemoryError,
     ) as e:
