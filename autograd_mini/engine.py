@@ -10,6 +10,7 @@ checks what each rule returned, and accumulates gradients of leaves.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import threading
 import traceback
@@ -53,6 +54,8 @@ class _GradMode:
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, mode)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,6 +67,39 @@ class _GradMode:
                 _state.enabled = prev
 
         return wrapper
+
+
+def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
+    """A generator function whose body runs with grad mode `mode` each time it is resumed,
+    while the caller's code between two `yield`s keeps its own mode (as in PyTorch)."""
+
+    def resume(how: Callable, arg: Any) -> Any:
+        prev = _state.enabled
+        _state.enabled = mode
+        try:
+            return how(arg)
+        finally:
+            _state.enabled = prev
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = fn(*args, **kwargs)  # (no code of the body runs before the first send)
+        try:
+            response = resume(gen.send, None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    resume(lambda _: gen.close(), None)
+                    raise
+                except BaseException as e:  # thrown in by the caller: into the body
+                    response = resume(gen.throw, e)
+                else:
+                    response = resume(gen.send, request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
 
 
 class set_grad_enabled(_GradMode):

@@ -832,3 +832,56 @@ def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
     with pytest.raises(RuntimeError, match="index the base tensor"):
         buf[0] = w
     assert row0.data.sum() == 0.0
+
+
+def test_grad_mode_decorator_on_a_generator_applies_each_time_it_resumes():
+    x = leaf([1.0])
+    seen = []
+
+    @ag.no_grad
+    def gen():
+        for _ in range(2):
+            seen.append(ag.is_grad_enabled())
+            got = yield x * 2
+            seen.append((got, ag.is_grad_enabled()))
+        try:
+            yield "waiting"
+        except KeyError:
+            seen.append(("thrown", ag.is_grad_enabled()))
+            yield "caught"
+        return "done"
+
+    g = gen()
+    assert not next(g).requires_grad
+    assert ag.is_grad_enabled() and (x * 2).requires_grad  # the caller's mode between yields
+    assert not g.send(5).requires_grad
+    assert next(g) == "waiting"
+    assert g.throw(KeyError("k")) == "caught"
+    with pytest.raises(StopIteration) as stop:
+        next(g)
+    assert stop.value.value == "done"
+    assert seen == [False, (5, False), False, (None, False), ("thrown", False)]
+    assert ag.is_grad_enabled()
+
+    @ag.enable_grad()
+    def recording():
+        yield x * 2
+
+    with ag.no_grad():
+        assert next(recording()).requires_grad
+        assert not ag.is_grad_enabled()
+
+    closed = []
+
+    @ag.no_grad
+    def cleanup():
+        try:
+            yield 1
+        finally:
+            closed.append(ag.is_grad_enabled())
+
+    c = cleanup()
+    next(c)
+    c.close()
+    assert closed == [False] and ag.is_grad_enabled()
+
