@@ -8,7 +8,7 @@ import numpy as np
 
 from . import engine
 from .engine import Node, _Anomaly, _state
-from .tensor import Tensor, _check_forward
+from .tensor import Tensor, _check_forward, _complex_error
 
 
 class FunctionCtx:
@@ -177,7 +177,9 @@ class Function:
         if _Anomaly.enabled:
             _check_forward(op, list(datas), out)  # type: ignore[arg-type]
         t = Tensor(out)
-        if prev and any(needs) and out.dtype.kind in "fc":
+        if prev and any(needs) and out.dtype.kind == "c":
+            raise _complex_error(cls.__name__, datas)
+        if prev and any(needs) and out.dtype.kind == "f":
             edges = tuple(
                 (a._node if a._node is not None else a) if need else None
                 for a, need in zip(args, needs)

@@ -59,10 +59,22 @@ def get_rng() -> np.random.Generator:
 
 
 def _check_grad_dtype(dtype: np.dtype, where: str = "requires_grad") -> None:
-    if dtype.kind not in "fc":
+    if dtype.kind != "f":
         raise TypeError(
-            f"{where}: only floating point tensors can require gradients, got dtype {dtype}"
+            f"{where}: only real floating point tensors can require gradients, got dtype "
+            f"{dtype}" + (" (complex gradients are not supported)" if dtype.kind == "c" else "")
         )
+
+
+def _complex_error(name: str, datas: Any) -> TypeError:
+    """A complex result of inputs that require grad: no gradient convention is implemented,
+    and a real-arithmetic one would be silently wrong (PyTorch conjugates)."""
+    return TypeError(
+        f"{name}: gives a complex result from inputs that require grad (inputs: "
+        + ", ".join(_describe_arg(d) for d in datas)
+        + "); complex gradients are not supported: compute it on detached tensors or under "
+        "no_grad"
+    )
 
 
 def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndarray:
@@ -912,7 +924,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     if _Anomaly.enabled:
         _check_forward(op, datas, out)
     # Integer and bool results (comparisons, casts to int) never carry a gradient.
-    if record and _state.enabled and op.differentiable and od.kind in "fc":
+    if record and _state.enabled and op.differentiable and od.kind == "f":
         # An op whose rules read no input values (only shapes) neither checks its inputs'
         # versions nor keeps its own copy of array arguments: changing them in place before
         # backward cannot change its gradients (`c += 1` after `z = w + c` is fine).
@@ -975,6 +987,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         t._node = node
         t._rg = True
     else:
+        if od.kind == "c" and record and _state.enabled and op.differentiable:
+            raise _complex_error(op.name, datas)
         t._node = None
         t._rg = False
         if op.view and isinstance(args[0], Tensor):

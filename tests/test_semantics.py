@@ -885,3 +885,31 @@ def test_grad_mode_decorator_on_a_generator_applies_each_time_it_resumes():
     c.close()
     assert closed == [False] and ag.is_grad_enabled()
 
+
+def test_complex_values_cannot_carry_gradients_and_say_so():
+    # No complex gradient convention is implemented (PyTorch conjugates); real arithmetic on
+    # complex numbers would give silently wrong gradients, so recording one is an error.
+    x = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"mul: .*complex.*shape \(2,\) float64"):
+        x * 1j
+    with pytest.raises(TypeError, match="astype: .*complex"):
+        x.astype(np.complex64)
+    with pytest.raises(TypeError, match="only real floating point.*complex128"):
+        ag.tensor([1j], requires_grad=True)
+    with pytest.raises(TypeError, match="floating point.*complex64"):
+        ag.nn.Parameter(np.ones(2, np.complex64))
+
+    class Rotate(ag.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1j
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(TypeError, match="Rotate: .*complex"):
+        Rotate.apply(x)
+    with ag.no_grad():
+        assert (x * 1j).dtype == np.complex128
+    np.testing.assert_array_equal((x.detach() * 1j).data, [1j, 2j])
