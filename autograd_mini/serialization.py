@@ -45,6 +45,12 @@ _TMP_PREFIX_CHARS = 64
 _MAX_HEADER_SIZE = 10000
 
 
+def _parameter_type() -> type:
+    from .nn.modules import Parameter  # (nn imports this module: resolved on first use)
+
+    return Parameter
+
+
 def _encode_key(key: Any, path: str) -> list[Any]:
     # JSON objects only have string keys, but optimizer state dicts (as in PyTorch) are keyed
     # by parameter index, so keys are stored as tagged pairs.
@@ -104,6 +110,8 @@ class _Encoder:
             node: dict[str, Any] = {"t": "tensor", "k": self._add_array(np.asarray(obj.data), path)}
             if getattr(obj, "requires_grad", False):
                 node["requires_grad"] = True
+            if isinstance(obj, _parameter_type()):
+                node["parameter"] = True
             return node
         if isinstance(obj, np.ndarray):
             return {"t": "ndarray", "k": self._add_array(obj, path)}
@@ -350,8 +358,14 @@ class _Decoder:
             return self.entries.read(node.get("k"))
         if t == "tensor":
             requires_grad = node.get("requires_grad", False)
-            _check(type(requires_grad) is bool, node)
-            tensor = Tensor(self.entries.read(node.get("k")))
+            parameter = node.get("parameter", False)
+            _check(type(requires_grad) is bool and type(parameter) is bool, node)
+            arr = self.entries.read(node.get("k"))
+            if parameter:  # an nn.Parameter comes back as one, as in torch.load
+                if requires_grad and arr.dtype.kind != "f":
+                    raise _CorruptError(f"a Parameter requiring grad has dtype {arr.dtype}")
+                return _parameter_type()(arr, requires_grad=requires_grad)
+            tensor = Tensor(arr)
             if requires_grad:
                 tensor.requires_grad_()
             return tensor

@@ -181,6 +181,17 @@ def test_requires_grad_is_restored(tmp_path):
     assert back["plain"].requires_grad is False
 
 
+def test_a_parameter_loads_back_as_a_parameter(tmp_path):
+    from autograd_mini.nn import Parameter
+
+    state = {"w": Parameter(np.arange(3.0)), "frozen": Parameter(np.arange(2), requires_grad=False)}
+    back = roundtrip({**state, "t": Tensor(np.ones(2))}, tmp_path)
+    assert type(back["w"]) is Parameter and back["w"].requires_grad is True
+    assert type(back["frozen"]) is Parameter and back["frozen"].requires_grad is False
+    np.testing.assert_array_equal(back["frozen"].data, [0, 1])
+    assert type(back["t"]) is Tensor
+
+
 # Hypothesis: random nesting of many dtypes and shapes.
 _dtypes = st.sampled_from(
     [np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_, np.int8, np.float16]
@@ -630,6 +641,8 @@ _ARR = {"t": "ndarray", "k": "arr_0"}
         {"t": "npscalar", "k": "arr_0"},  # arr_0 is 1-d
         {"t": "ndarray", "k": 0},
         {"t": "tensor", "k": "arr_0", "requires_grad": "yes"},
+        {"t": "tensor", "k": "arr_0", "parameter": 1},
+        {"t": "tensor", "k": "arr_0", "parameter": True, "requires_grad": True},  # int data
         {"t": "list", "items": 5},
         {"t": "list", "items": {"a": 1}},
         {"t": "tuple"},
