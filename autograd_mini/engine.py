@@ -568,7 +568,8 @@ def _unbroadcast_for(op: Any, i: int, gi: Any, shape: tuple) -> Any:
 
 
 def _cast_for(op: Any, i: int, gi: Any, dtype: np.dtype) -> Any:
-    if gi.dtype.kind not in "fciub":
+    # A complex gradient for a real input would lose its imaginary part in the cast.
+    if gi.dtype.kind not in "fciub" or (gi.dtype.kind == "c" and dtype.kind != "c"):
         raise RuntimeError(
             f"'{op.name}' backward returned a gradient of dtype {gi.dtype} for input {i} of "
             f"dtype {dtype}"

@@ -508,6 +508,18 @@ def test_function_checks_its_gradient_count_and_shape():
     with pytest.raises(RuntimeError, match=r"WrongShape.*\(5,\).*\(2,\)"):
         WrongShape.apply(x).sum().backward()
 
+    class ComplexGrad(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * (2 + 1j)  # a cast to float64 would drop the imaginary part silently
+
+    with pytest.raises(RuntimeError, match="ComplexGrad.*dtype complex128.*float64"):
+        ComplexGrad.apply(x).sum().backward()
+
 
 def test_function_input_version_check_and_anomaly():
     class Bad(ag.Function):
