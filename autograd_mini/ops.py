@@ -99,6 +99,28 @@ def _masked(g: Any, keep: Any) -> Any:
     return g * keep
 
 
+def _product_like(a: Any, b: Any, like: Any) -> Any:
+    """a @ b, for the gradient of `like`, in like's memory layout (PyTorch's gradients follow
+    their input's strides). A transposed weight (an (in, out) array passed as W.T) then gets
+    a gradient laid out as it is, and `w -= lr * grad` runs over matching memory: with the
+    layouts mixed, an SGD step of a 64-256-256-10 net takes ~1.5x as long."""
+    if (
+        type(like) is np.ndarray
+        and like.ndim == 2
+        and like.strides[0] < like.strides[1]  # column-major (and not a single row)
+        and type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == 2
+        and b.ndim == 2
+    ):
+        # (a @ b)ᵀ = bᵀ @ aᵀ written into the transpose of a column-major array: the result
+        # is an array of its own, not a transposed view, which the engine may keep as .grad.
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b), order="F")
+        np.matmul(b.T, a.T, out=out.T)
+        return out
+    return matmul(a, b)
+
+
 def _tie(x: Any, y: Any) -> Any:
     # 1 where x wins, ½ where x and y tie, 0 where y wins.
     return (x > y) + (x == y) * 0.5
@@ -115,7 +137,7 @@ def _matmul_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
         return expand_dims(g, axis=-1) * y
     if x.ndim == 1:  # (k,) @ (..., k, n) -> (..., n); summed over batch by unbroadcast
         return matmul(expand_dims(g, axis=-2), swapaxes(y))
-    return matmul(g, swapaxes(y))
+    return _product_like(g, swapaxes(y), x)
 
 
 def _matmul_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -125,7 +147,7 @@ def _matmul_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
         return expand_dims(x, axis=-1) * expand_dims(g, axis=-2)
     if y.ndim == 1:  # (..., m, k) @ (k,): gradient (..., k), summed over batch
         return squeeze_last(matmul(swapaxes(x), expand_dims(g, axis=-1)))
-    return matmul(swapaxes(x), g)
+    return _product_like(swapaxes(x), g, y)
 
 
 def _concat_piece(i: int, g: Any, ans: Any, *xs: Any, axis: int) -> Any:
@@ -260,7 +282,7 @@ def _linear_dw(g: Any, ans: Any, x: Any, w: Any, b: Any = None) -> Any:
         rows = int(np.prod(x.shape[:-1]))
         g = g.reshape(g.shape[: g.ndim - x.ndim] + (rows, g.shape[-1]))
         x = x.reshape((rows, x.shape[-1]))
-    return matmul(swapaxes(g), x)
+    return _product_like(swapaxes(g), x, w)
 
 
 def _onehot(t: np.ndarray, n: int, axis: int, dtype: Any) -> np.ndarray:
@@ -341,7 +363,7 @@ pow = primitive("pow", np.power, _dpow_dx, _dpow_dy, saves_ans=True)  # noqa: A0
 neg = primitive("neg", np.negative, lambda g, ans, x: -g, reads=False)
 matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy)
 linear = primitive("linear", _linear,  # x @ wᵀ + b, nn.Linear's op
-                  lambda g, ans, x, w, b=None: matmul(g, w),
+                  lambda g, ans, x, w, b=None: _product_like(g, w, x),
                   _linear_dw,
                   lambda g, ans, x, w, b=None: g)  # fmt: skip
 maximum = primitive("maximum", np.maximum,

@@ -353,6 +353,32 @@ def test_linear_forward_and_gradients() -> None:
     np.testing.assert_allclose(nobias(x).data, x.data @ nobias.weight.data.T)
 
 
+def test_gradients_of_products_follow_their_inputs_memory_layout() -> None:
+    # A weight passed transposed (the (in, out) array of x @ W, seen as (out, in)) gets a
+    # gradient laid out like it, as PyTorch's do, so the optimizer's update does not mix
+    # layouts; the values are those of the C-ordered computation.
+    rng = np.random.default_rng(5)
+    x0, g = rng.standard_normal((6, 4)), rng.standard_normal((6, 3))
+    w_in_out = rng.standard_normal((4, 3))
+    for make in (lambda a: a, np.asfortranarray):
+        w = ag.tensor(make(w_in_out.T.copy()), requires_grad=True)  # (out, in)
+        x = ag.tensor(make(x0.copy()), requires_grad=True)
+        F.linear(x, w, ag.zeros(3, requires_grad=True)).backward(g)
+        np.testing.assert_allclose(w.grad.data, g.T @ x0, rtol=1e-13)
+        np.testing.assert_allclose(x.grad.data, g @ w_in_out.T, rtol=1e-13)
+        assert w.grad.data.flags.f_contiguous == w.data.flags.f_contiguous
+        assert x.grad.data.flags.f_contiguous == x.data.flags.f_contiguous
+        assert w.grad.data.base is None and x.grad.data.base is None  # arrays of their own
+
+        v = ag.tensor(make(w_in_out.copy()), requires_grad=True)  # x @ V, V (in, out)
+        x.grad = None
+        (x @ v).backward(g)
+        np.testing.assert_allclose(v.grad.data, x0.T @ g, rtol=1e-13)
+        np.testing.assert_allclose(x.grad.data, g @ w_in_out.T, rtol=1e-13)
+        assert v.grad.data.flags.f_contiguous == v.data.flags.f_contiguous
+        assert x.grad.data.flags.f_contiguous == x.data.flags.f_contiguous
+
+
 def test_linear_bad_input_and_arguments() -> None:
     lin = nn.Linear(4, 3)
     with pytest.raises(ValueError, match=r"Linear\(in_features=4.*shape \(5, 3\)"):
