@@ -483,42 +483,24 @@ def test_function_behaves_like_a_builtin_op():
         y.sum().backward()
 
 
-def test_function_checks_its_gradient_count_and_shape():
-    class TwoGrads(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            return g, g
-
-    class WrongShape(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            return np.ones(5)
+def test_function_checks_its_gradient_count_shape_and_dtype():
+    def doubling(name, backward):
+        # x * 2 with the given (wrong) backward, as a user Function named `name`
+        return type(name, (ag.Function,), {
+            "forward": staticmethod(lambda ctx, x: x * 2),
+            "backward": staticmethod(lambda ctx, g: backward(g)),
+        })  # fmt: skip
 
     x = leaf([1.0, 2.0])
-    with pytest.raises(RuntimeError, match="TwoGrads.*2 gradients"):
-        TwoGrads.apply(x).sum().backward()
-    with pytest.raises(RuntimeError, match=r"WrongShape.*\(5,\).*\(2,\)"):
-        WrongShape.apply(x).sum().backward()
-
-    class ComplexGrad(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * (2 + 1j)  # a cast to float64 would drop the imaginary part silently
-
-    with pytest.raises(RuntimeError, match="ComplexGrad.*dtype complex128.*float64"):
-        ComplexGrad.apply(x).sum().backward()
+    cases = [
+        (doubling("TwoGrads", lambda g: (g, g)), "TwoGrads.*2 gradients"),
+        (doubling("WrongShape", lambda g: np.ones(5)), r"WrongShape.*\(5,\).*\(2,\)"),
+        # a cast to float64 would drop the imaginary part silently
+        (doubling("ComplexGrad", lambda g: g * (2 + 1j)), "ComplexGrad.*complex128.*float64"),
+    ]
+    for fn, message in cases:
+        with pytest.raises(RuntimeError, match=message):
+            fn.apply(x).sum().backward()
 
 
 def test_function_input_version_check_and_anomaly():
