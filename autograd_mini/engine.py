@@ -59,43 +59,40 @@ class _GradMode:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            prev = _state.enabled
-            _state.enabled = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _state.enabled = prev
+            return _in_mode(mode, fn, *args, **kwargs)
 
         return wrapper
+
+
+def _in_mode(mode: bool, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) with grad mode `mode`, the previous mode restored after."""
+    prev = _state.enabled
+    _state.enabled = mode
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _state.enabled = prev
 
 
 def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
     """A generator function whose body runs with grad mode `mode` each time it is resumed,
     while the caller's code between two `yield`s keeps its own mode (as in PyTorch)."""
 
-    def resume(how: Callable, arg: Any) -> Any:
-        prev = _state.enabled
-        _state.enabled = mode
-        try:
-            return how(arg)
-        finally:
-            _state.enabled = prev
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         gen = fn(*args, **kwargs)  # (no code of the body runs before the first send)
         try:
-            response = resume(gen.send, None)
+            response = _in_mode(mode, gen.send, None)
             while True:
                 try:
                     request = yield response
                 except GeneratorExit:
-                    resume(lambda _: gen.close(), None)
+                    _in_mode(mode, gen.close)
                     raise
                 except BaseException as e:  # thrown in by the caller: into the body
-                    response = resume(gen.throw, e)
+                    response = _in_mode(mode, gen.throw, e)
                 else:
-                    response = resume(gen.send, request)
+                    response = _in_mode(mode, gen.send, request)
         except StopIteration as stop:
             return stop.value
 
