@@ -177,9 +177,10 @@ class Function:
         if _Anomaly.enabled:
             _check_forward(op, list(datas), out)  # type: ignore[arg-type]
         t = Tensor(out)
-        if prev and any(needs) and out.dtype.kind == "c":
+        recording = prev and any(needs)
+        if recording and out.dtype.kind == "c":
             raise _complex_error(cls.__name__, datas)
-        if prev and any(needs) and out.dtype.kind == "f":
+        if recording and out.dtype.kind == "f":
             edges = tuple(
                 (a._node if a._node is not None else a) if need else None
                 for a, need in zip(args, needs)

@@ -923,8 +923,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     t.grad = None
     if _Anomaly.enabled:
         _check_forward(op, datas, out)
-    # Integer and bool results (comparisons, casts to int) never carry a gradient.
-    if record and _state.enabled and op.differentiable and od.kind == "f":
+    # Integer and bool results (comparisons, casts to int) never carry a gradient; complex
+    # ones cannot (see _complex_error).
+    recording = record and _state.enabled and op.differentiable
+    if recording and od.kind == "f":
         # An op whose rules read no input values (only shapes) neither checks its inputs'
         # versions nor keeps its own copy of array arguments: changing them in place before
         # backward cannot change its gradients (`c += 1` after `z = w + c` is fine).
@@ -987,7 +989,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         t._node = node
         t._rg = True
     else:
-        if od.kind == "c" and record and _state.enabled and op.differentiable:
+        if recording and od.kind == "c":
             raise _complex_error(op.name, datas)
         t._node = None
         t._rg = False
