@@ -362,8 +362,6 @@ class _Decoder:
             _check(type(requires_grad) is bool and type(parameter) is bool, node)
             arr = self.entries.read(node.get("k"))
             if parameter:  # an nn.Parameter comes back as one, as in torch.load
-                if requires_grad and arr.dtype.kind != "f":
-                    raise _CorruptError(f"a Parameter requiring grad has dtype {arr.dtype}")
                 return _parameter_type()(arr, requires_grad=requires_grad)
             tensor = Tensor(arr)
             if requires_grad:
