@@ -287,9 +287,22 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        """Fill with `value` in place."""
+        """Fill with `value` (a number or a 0-d tensor) in place."""
         self._check_inplace("fill_")
-        self.data[...] = value.data if isinstance(value, Tensor) else value
+        is_tensor = isinstance(value, Tensor)
+        if is_tensor and value.ndim:
+            raise ValueError(
+                f"fill_: the value must be a number or a 0-d tensor, got a tensor of shape "
+                f"{value.shape}"
+            )
+        if _state.enabled and (self._rg or (is_tensor and value._rg)):
+            # Recorded as x[...] = value: no gradient to the old x, Σg to the value.
+            self._record_write(
+                "fill_", ops.index_put, value, {"idx": Ellipsis}, "fill_ of a view",
+                "fill the base tensor instead",
+            )  # fmt: skip
+            return self
+        self.data[...] = value.data if is_tensor else value
         self._version[0] += 1
         return self
 
@@ -436,8 +449,16 @@ class Tensor:
         then written into this tensor's memory, which becomes the op's output."""
         if not self.data.flags.writeable:
             raise ValueError(_read_only(name, self.shape))
+        views = _views_of(self)
+        for _, v, _, _, _, with_grad in views:
+            if not with_grad:
+                raise RuntimeError(
+                    f"{name}: a view of this tensor (shape {v.shape}) was made under no_grad "
+                    f"and would not see the history this write records (PyTorch forbids this "
+                    f"too); make the view with grad enabled, or after the write"
+                )
         if self._base is not None:
-            if _memory_shared(self):
+            if _memory_shared(self, len(views)):
                 raise RuntimeError(
                     f"{name}: {what} (shape {self.shape}) is not supported when the view or "
                     f"the value requires grad and another tensor sees its memory (that tensor "
@@ -452,6 +473,12 @@ class Tensor:
         np.copyto(self.data, res.data, casting="same_kind")
         self._node, self._rg = res._node, res._rg  # an int tensor takes no gradient
         self._version[0] += 1
+        if self._rg:
+            # Views made earlier see the new values; give them the history too, each redone
+            # from its base (parents first), as PyTorch regenerates a view's grad_fn.
+            for base, v, view_op, rest, view_attrs, _ in views:
+                redone = apply(view_op, (base, *rest), view_attrs)
+                v._node, v._rg = redone._node, redone._rg
 
     def _inplace(self, op: Op, other: Any, name: str) -> Tensor:
         self._check_inplace(name)
@@ -996,8 +1023,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if op.view and isinstance(args[0], Tensor):
             # A view even when nothing is recorded: writing a value that requires grad into
             # it later would change the base behind the graph's back (see __setitem__).
-            t._base = args[0]
-            t._version = args[0]._version
+            base = t._base = args[0]
+            t._version = base._version
+            if od.kind == "f" and not base._rg:
+                _register_view(base, t, op, args[1:], attrs)
         else:
             t._base = None
             t._version = [0]
@@ -1024,8 +1053,52 @@ def _read_only(name: str, shape: tuple) -> str:
     )
 
 
-def _memory_shared(view: Tensor) -> bool:
-    """Whether a tensor other than `view` can see the memory `view` shares with its bases.
+# Unrecorded views of plain float tensors, by id of their base: how each was made, so that
+# a recorded write into the base can give them its new history (see _record_write). Weak
+# both ways, so the registry keeps no tensor alive; dead entries are dropped as it grows.
+_VIEWS: dict[int, tuple[weakref.ref, list]] = {}
+_VIEWS_LIMIT = [64]
+
+
+def _register_view(base: Tensor, view: Tensor, op: Op, rest: tuple, attrs: Any) -> None:
+    """Remember that `view` is op(base, *rest, **attrs), made without recording."""
+    if not np.may_share_memory(view.data, base.data):
+        return  # a reshape that had to copy: later writes to the base do not reach it
+    entry = _VIEWS.get(id(base))
+    if entry is None or entry[0]() is not base:
+        if len(_VIEWS) >= _VIEWS_LIMIT[0]:
+            for key in [k for k, (ref, _) in _VIEWS.items() if ref() is None]:
+                del _VIEWS[key]
+            _VIEWS_LIMIT[0] = max(64, 2 * len(_VIEWS))
+        entry = _VIEWS[id(base)] = (weakref.ref(base), [])
+    views = entry[1]
+    n = len(views)
+    if n >= 16 and not n & (n - 1):  # at each power of two: forget the dead
+        views[:] = [v for v in views if v[0]() is not None]
+    views.append((weakref.ref(view), op, rest, attrs, _state.enabled))
+
+
+def _views_of(t: Tensor) -> list:
+    """(base, view, op, rest, attrs, made with grad) for every live view registered on `t`
+    or, through views of views, below it; each view after the view it was made from."""
+    out: list = []
+    stack = [t]
+    while stack:
+        base = stack.pop()
+        entry = _VIEWS.get(id(base))
+        if entry is None or entry[0]() is not base:
+            continue
+        for ref, op, rest, attrs, with_grad in entry[1]:
+            v = ref()
+            if v is not None:
+                out.append((base, v, op, rest, attrs, with_grad))
+                stack.append(v)
+    return out
+
+
+def _memory_shared(view: Tensor, n_views: int = 0) -> bool:
+    """Whether a tensor other than `view` can see the memory `view` shares with its bases
+    (beyond the `n_views` registered views made from `view`, which the write redoes).
 
     Writing a value that requires grad through the view records the write on the view only
     (PyTorch would rebase the base's history; this engine does not), so a base that someone
@@ -1043,7 +1116,7 @@ def _memory_shared(view: Tensor) -> bool:
         b = b._base
     # Every tensor over this memory shares the version counter: the view, each base, and any
     # view made from the view itself (which the walk up the chain does not see).
-    return sys.getrefcount(view._version) > 2 + chain
+    return sys.getrefcount(view._version) > 2 + chain + n_views
 
 
 def _own_arrays(args: tuple) -> tuple:

@@ -822,10 +822,114 @@ def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
         a += w
     assert other.data.sum() == 0.0
     buf = ag.zeros(6).reshape(2, 3)
-    row0 = buf[0]  # a view of the view sees the write too: it must not go stale silently
+    row0 = buf[0]  # a view of the view sees the write too: it gets the history as well
+    buf[0] = w
+    w.grad = None
+    (row0 * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])
+    d = ag.zeros(6).reshape(2, 3)
+    seen = d.detach()  # shares the memory, never takes history: the write cannot pass
     with pytest.raises(RuntimeError, match="index the base tensor"):
-        buf[0] = w
-    assert row0.data.sum() == 0.0
+        d[0] = w
+    assert seen.data.sum() == 0.0
+
+
+def test_views_made_before_a_recorded_write_into_their_base_get_its_history():
+    # PyTorch regenerates such a view's grad_fn; a view without history would silently
+    # drop the written value's gradient while showing its values.
+    w = leaf([1.0, 2.0, 3.0])
+    x = ag.zeros(3, 3)
+    t, row, col, flat = x.T, x[0], x[:, 1], x.reshape(9)
+    t_row = t[1]  # a view of a view
+    x[0] = w
+    for v in (t, row, col, flat, t_row):
+        assert v.requires_grad and v.grad_fn is not None
+    c = np.arange(1.0, 10.0).reshape(3, 3)
+    expected = {
+        "t": (t, c, c[:, 0]),  # t[j, 0] = w[j]
+        "row": (row, c[0], c[0]),
+        "col": (col, c[0], [0.0, c[0, 0], 0.0]),  # col[0] = x[0, 1] = w[1]
+        "flat": (flat, c.reshape(9), c[0]),
+        "t_row": (t_row, c[0], [0.0, c[0, 0], 0.0]),  # t[1] = x[:, 1], again w[1] first
+    }
+    for name, (v, weights, want) in expected.items():
+        w.grad = None
+        (v * ag.tensor(weights)).sum().backward(retain_graph=True)
+        np.testing.assert_array_equal(w.grad.data, want, err_msg=name)
+    x[1] = w * 10  # a second write: the views follow again
+    w.grad = None
+    t.sum().backward(retain_graph=True)
+    np.testing.assert_array_equal(w.grad.data, [11.0, 11.0, 11.0])
+    w.grad = None
+    (row * 1).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [1.0, 1.0, 1.0])
+
+
+def test_a_view_made_under_no_grad_cannot_silently_miss_a_recorded_write():
+    w = leaf([1.0, 2.0])
+    x = ag.zeros(2, 2)
+    with ag.no_grad():
+        v = x[0]
+    made_under_no_grad = r"__setitem__: a view of this tensor \(shape \(2,\)\) was made under no_g"
+    with pytest.raises(RuntimeError, match=made_under_no_grad):
+        x[1] = w
+    assert not x.requires_grad and x.data.sum() == 0.0  # refused before writing
+    del v
+    x[1] = w
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [3.0, 3.0])
+
+
+def test_a_reshape_that_copied_is_not_given_the_history_of_a_later_write():
+    w = leaf([1.0, 2.0])
+    x = ag.zeros(2, 2)
+    copied = x.T.reshape(4)  # not contiguous: NumPy copies, later writes do not reach it
+    x[0] = w
+    assert not copied.requires_grad
+    np.testing.assert_array_equal(copied.data, [0.0, 0.0, 0.0, 0.0])
+
+
+def test_the_view_registry_keeps_no_tensor_alive_and_forgets_the_dead():
+    from autograd_mini.tensor import _VIEWS
+
+    x = ag.zeros(4)
+    v = x[1:]
+    refs = [weakref.ref(x), weakref.ref(v)]
+    del x, v
+    gc.collect()
+    assert all(r() is None for r in refs)
+    before = len(_VIEWS)
+    for _ in range(1000):
+        y = ag.zeros(3)
+        _ = y[0:2], y.T
+    assert len(_VIEWS) <= max(before, 64) * 2 + 1
+    base = ag.zeros(3)
+    for _ in range(1000):
+        base[0:2]  # a view made and dropped each time
+    entries = _VIEWS[id(base)][1]
+    assert len(entries) <= 1024 and sum(r() is not None for r, *_ in entries) == 0
+
+
+def test_fill_and_zero_on_a_tensor_with_history_are_recorded():
+    a = leaf([1.0, 2.0])
+    y = a * 3
+    y.fill_(5.0)  # the old values of y no longer matter: no gradient flows back through them
+    (y + a).sum().backward()
+    np.testing.assert_array_equal(y.data, [5.0, 5.0])
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
+    a.grad = None
+    y = a * 3
+    y.zero_()
+    (y * y + a).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
+    b = leaf(2.0)
+    z = ag.zeros(3)
+    z.fill_(b * 1)  # a 0-d value that requires grad: each element passes its gradient back
+    (z * ag.tensor([1.0, 2.0, 4.0])).sum().backward()
+    assert b.grad.item() == 7.0
+    not_0d = r"fill_: the value must be a number or a 0-d tensor, got a tensor of shape \(2,\)"
+    with pytest.raises(ValueError, match=not_0d):
+        ag.zeros(3).fill_(ag.ones(2))
 
 
 def test_grad_mode_decorator_on_a_generator_applies_each_time_it_resumes():
