@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # int dtypes' itemsizes
 # torch's binary_cross_entropy backward caps x·(1 - x) at its EPSILON, the float literal
 # 1e-12f, i.e. 1e-12 rounded to float32 (9.99999996e-13), in every dtype.
 _BCE_EPS = float(np.float32(1e-12))
@@ -248,7 +249,7 @@ def _int_targets(
     n_classes = x.shape[cax]
     # The common case in one reduction: read as unsigned, a negative index is huge, so the
     # largest target is below n_classes exactly when every target is a class.
-    u = t.view(f"u{t.itemsize}") if t.dtype.kind == "i" else t
+    u = t.view(_UNSIGNED[t.itemsize]) if t.dtype.kind == "i" else t
     if not t.size or np.maximum.reduce(u, axis=None) < n_classes:
         return t, 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
