@@ -61,7 +61,7 @@ def abs(x: Any) -> Tensor:  # noqa: A001
 
 
 def clip(x: Any, lo: Any = None, hi: Any = None) -> Tensor:
-    """x limited to [lo, hi]; gradient passes only strictly inside (lo, hi)."""
+    """x limited to [lo, hi] (numbers or tensors); x's gradient passes only strictly inside."""
     return _t(x).clip(lo, hi)
 
 

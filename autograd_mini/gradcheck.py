@@ -671,6 +671,7 @@ def _build_catalogue() -> list[OpCase]:
         _case("clip", lambda a: a.clip(-0.5, 0.5), [(2, 3)]),
         _case("clip lower bound only", lambda a: a.clip(lo=0.2), [(2, 3)]),
         _case("clip upper bound only", lambda a: a.clip(hi=-0.2), [(2, 3)]),
+        _case("clip tensor bounds", lambda a, lo, hi: a.clip(lo, hi), [(2, 3), (3,), (2, 1)]),
         _case("copy (clone)", lambda a: a.clone(), [(2, 3)]),
         _case("astype", lambda a: a.astype(np.longdouble).astype(np.float64), [(2, 3)]),
         # reductions

@@ -259,7 +259,20 @@ def _expand_copy(x: np.ndarray, shape: tuple) -> np.ndarray:
 def _clip(x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
     if lo is None and hi is None:
         return x.copy()
+    # A 0-d bound counts as the number it holds (as PyTorch's 0-d tensors): x keeps its dtype.
+    lo, hi = (b.item() if type(b) is np.ndarray and b.ndim == 0 else b for b in (lo, hi))
     return np.clip(x, lo, hi)
+
+
+def _dclip_dlo(g: Any, ans: Any, x: Any, lo: Any, hi: Any) -> Any:
+    # The output is lo where x <= lo (x itself passes only strictly inside), unless lo >= hi,
+    # where it is hi: np.clip is min(max(x, lo), hi).
+    return _masked(g, (x <= lo) if hi is None else (x <= lo) * (lo < hi))
+
+
+def _dclip_dhi(g: Any, ans: Any, x: Any, lo: Any, hi: Any) -> Any:
+    # The output is hi where max(x, lo) >= hi.
+    return _masked(g, (x >= hi) if lo is None else (x >= hi) + (lo >= hi))
 
 
 def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -386,7 +399,9 @@ tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_a
 sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True)
 relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, x > 0))
 abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
-clip = primitive("clip", _clip, lambda g, ans, x, lo=None, hi=None: _masked(g, _inside(x, lo, hi)))
+clip = primitive("clip", _clip,  # min(max(x, lo), hi); x's gradient only strictly inside
+                 lambda g, ans, x, lo, hi: _masked(g, _inside(x, lo, hi)),
+                 _dclip_dlo, _dclip_dhi)  # fmt: skip
 where = primitive("where", np.where,
                   None,
                   lambda g, ans, c, x, y: where(c, g, 0),
@@ -491,9 +506,12 @@ def variance(x: Any, axis: Any, ddof: int, keepdims: bool) -> Any:
 
 
 def clip_bounds(x: Any, lo: Any, hi: Any) -> Any:
-    """Apply `clip` with scalar (or None) bounds."""
-    from .tensor import apply
+    """Apply `clip` with bounds that are numbers, None, or arrays or Tensors broadcastable
+    against x (a Tensor bound that requires grad gets its gradient)."""
+    from .tensor import Tensor, apply
 
-    lo = lo.item() if hasattr(lo, "item") and np.size(lo) == 1 else lo
-    hi = hi.item() if hasattr(hi, "item") and np.size(hi) == 1 else hi
-    return apply(clip, (x,), {"lo": lo, "hi": hi})
+    lo, hi = (
+        b if b is None or isinstance(b, Tensor | numbers.Number) else np.asarray(b)
+        for b in (lo, hi)
+    )
+    return apply(clip, (x, lo, hi))

@@ -608,8 +608,8 @@ class Tensor:
         """-1, 0 or 1 by the sign of x (no gradient)."""
         return apply(ops.sign, (self,))
 
-    def clip(self, lo: float | None = None, hi: float | None = None) -> Tensor:
-        """x limited to [lo, hi]; gradient passes only strictly inside (lo, hi)."""
+    def clip(self, lo: Any = None, hi: Any = None) -> Tensor:
+        """x limited to [lo, hi] (numbers or tensors); x's gradient passes only strictly inside."""
         return ops.clip_bounds(self, lo, hi)
 
     clamp = clip

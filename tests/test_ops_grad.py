@@ -314,6 +314,21 @@ def _clip(draw: st.DrawFn) -> Case:
     return Case(fn, lambda x: np.clip(x, lo, hi), [x], (0,))
 
 
+@spec("clip_tensor_bounds")
+def _clip_tensor_bounds(draw: st.DrawFn) -> Case:
+    # x, lo and hi mutually broadcastable, lo > hi in places (the output is hi there). Each
+    # sits on its own band of 0.2·k + [offset, offset + 0.03): no two ever tie.
+    sx, slo, shi = draw(TRIPLES).input_shapes
+
+    def band(shape: tuple, offset: float) -> np.ndarray:
+        k = draw(hnp.arrays(np.int64, shape, elements=st.integers(-8, 8))).astype(np.float64)
+        return np.asarray(0.2 * k + offset + _values(draw, shape, _floats(0.0, 0.03)))
+
+    x, lo, hi = band(sx, 0.1), band(slo, 0.0), band(shi, 0.16)
+    which = draw(st.sampled_from([(0, 1, 2), (1, 2), (0, 1), (0, 2), (1,), (2,)]))
+    return Case(ag.clip, np.clip, [x, lo, hi], which)
+
+
 @spec("pow_number")
 def _pow_number(draw: st.DrawFn) -> Case:
     # x ** c: any base for an integer exponent (away from 0 if negative), positive otherwise.

@@ -438,6 +438,9 @@ def test_subgradient_table():
     np.testing.assert_array_equal(
         _grad_of(lambda x: x.clip(-1.0, 1.0), [-1.0, 1.0, 0.0, 2.0]), [0, 0, 1, 0]
     )
+    lo, hi = leaf(-1.0), leaf(1.0)  # tensor bounds take the gradient x does not at a tie
+    ag.tensor([-1.0, 1.0, 0.0, 2.0, -3.0]).clip(lo, hi).sum().backward()
+    assert (lo.grad.item(), hi.grad.item()) == (2.0, 2.0)
     np.testing.assert_array_equal(_grad_of(lambda x: x.max(), [3.0, 1.0, 3.0]), [0.5, 0, 0.5])
     np.testing.assert_array_equal(_grad_of(lambda x: x.min(), [1.0, 1.0, 1.0]), [1 / 3] * 3)
     np.testing.assert_array_equal(
@@ -455,6 +458,27 @@ def test_subgradient_table():
         (ag.tensor([0.0]) ** neg).sum().backward()
     np.testing.assert_array_equal(neg.grad.data, [-np.inf])
     np.testing.assert_array_equal(_grad_of(lambda x: x.std(), [2.0, 2.0]), [0.0, 0.0])
+
+
+def test_clip_with_tensor_bounds_gives_them_their_gradients():
+    # As torch.clamp(x, min=Tensor, max=Tensor): elementwise, broadcast bounds; where
+    # lo > hi the output is hi. Away from ties the values are PyTorch's.
+    lo, hi = leaf([0.0, 1.0, 3.0]), leaf([1.0, 2.0, 2.0])
+    x = leaf([[0.5, 0.5, 0.5], [5.0, 5.0, 5.0]])
+    y = x.clip(lo, hi)
+    np.testing.assert_array_equal(y.data, [[0.5, 1.0, 2.0], [1.0, 2.0, 2.0]])
+    (y * ag.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(lo.grad.data, [0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(hi.grad.data, [1.0, 2.0, 6.0])
+    np.testing.assert_array_equal(x.grad.data, [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    b = leaf(0.5)  # a 0-d bound, here only a lower one, of another dtype: x keeps float32
+    x32 = ag.tensor(np.array([0.0, 1.0], np.float32))
+    z = ag.clamp(x32, b)
+    assert z.dtype == np.float32
+    z.sum().backward()
+    assert b.grad.item() == 1.0
+    with pytest.raises(ValueError, match="clip"):
+        ag.ones(3).clip(ag.zeros(2))
 
 
 # ------------------------------------------------------------------ user Functions
