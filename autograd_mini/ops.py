@@ -30,18 +30,19 @@ from .tensor import Op
 
 def primitive(
     name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False,
-    saving: Any = None, reads: bool = True, own_dtype: bool = False,
+    saving: Any = None, reads: bool = True, own_dtype: bool = False, floats: bool = False,
 ) -> Op:  # fmt: skip
     """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient).
 
     `reads=False` declares that the rules use only the inputs' shapes and dtypes, never their
     values, so changing an input in place before backward is harmless (as PyTorch, which
     checks only the tensors an op saved). `own_dtype=True`: the op sets its output dtype
-    itself (astype), so NumPy's float64 is not replaced by PyTorch's promotion."""
+    itself (astype), so NumPy's float64 is not replaced by PyTorch's promotion. `floats=True`:
+    a float function of one input, which computes an int or bool input in the default dtype."""
     if len(rules) == 1 and rules[0] is None:
         return Op(name, fwd, None)
     return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving, reads=reads,
-              own_dtype=own_dtype)  # fmt: skip
+              own_dtype=own_dtype, floats=floats)  # fmt: skip
 
 
 def variadic(name: str, fwd: Any, rule: Any, reads: bool = True) -> Op:
@@ -387,16 +388,18 @@ minimum = primitive("minimum", np.minimum,
                     lambda g, ans, x, y: g * _tie(x, y))  # fmt: skip
 
 # elementwise functions
-exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True)
-log = primitive("log", np.log, lambda g, ans, x: g / x)
-sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True)
+exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True, floats=True)
+log = primitive("log", np.log, lambda g, ans, x: g / x, floats=True)
+sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True, floats=True)
 std_sqrt = primitive("std_sqrt", np.sqrt,  # std = √var; 0 where var = 0, as torch has it
                      lambda g, ans, x: where(ans == 0, 0.0, g / (2 * where(ans == 0, 1.0, ans))),
                      saves_ans=True)  # fmt: skip
-sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x))
-cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x))
-tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True)
-sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True)
+sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x), floats=True)
+cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x), floats=True)
+tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True,
+                 floats=True)  # fmt: skip
+sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True,
+                    floats=True)  # fmt: skip
 relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, x > 0))
 abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
 clip = primitive("clip", _clip,  # min(max(x, lo), hi); x's gradient only strictly inside
@@ -425,17 +428,17 @@ min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, kee
                 _dmax, saves_ans=True)  # fmt: skip
 softmax = primitive("softmax", _softmax,
                     lambda g, ans, x, axis: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
-                    saves_ans=True)  # fmt: skip
+                    saves_ans=True, floats=True)  # fmt: skip
 log_softmax = primitive("log_softmax", _log_softmax,
                         lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
-                        saves_ans=True)  # fmt: skip
+                        saves_ans=True, floats=True)  # fmt: skip
 # softmax cross-entropy of logits x against integer classes t (a constant): one node
 cross_entropy = primitive("cross_entropy", _cross_entropy,
                           _dcross_entropy, None, saving=_cross_entropy_saving)  # fmt: skip
 logsumexp = primitive("logsumexp", _logsumexp,
                       lambda g, ans, x, axis=None, keepdims=False:
                           _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),
-                      saves_ans=True)  # fmt: skip
+                      saves_ans=True, floats=True)  # fmt: skip
 
 # shape (views of the input's memory: they keep the version check even though their rules
 # read only shapes, because a view's data changes with its input)

@@ -799,7 +799,7 @@ class Op:
 
     __slots__ = (
         "name", "fwd", "rules", "saves_ans", "saving", "view", "differentiable", "owns_grads",
-        "reads", "own_dtype",
+        "reads", "own_dtype", "floats",
     )  # fmt: skip
     keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
@@ -813,10 +813,12 @@ class Op:
         saving: Callable | None = None,
         reads: bool = True,
         own_dtype: bool = False,
+        floats: bool = False,
     ) -> None:
         self.name = name
         self.reads = reads  # whether the rules read input values (or only their shapes)
         self.own_dtype = own_dtype  # the output dtype is an argument (astype), not promoted
+        self.floats = floats  # a float function of one input (exp, ...): ints computed as floats
         self.fwd = fwd
         self.rules = tuple(rules) if isinstance(rules, list | tuple) else rules
         self.saves_ans = saves_ans
@@ -905,6 +907,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             datas, record = (a.data,), a._rg
         else:
             datas, record = (a,), False
+        if op.floats and getattr(datas[0], "dtype", _F64).kind in "biu":
+            # As PyTorch: an int or bool input is computed in the default float dtype. NumPy
+            # would use the smallest float that holds the ints: exp of int8 12 is inf in float16.
+            datas = (datas[0].astype(_default_dtype),)
     else:  # any number of arguments: one pass collects what recording needs, too
         data_list: list = []
         edge_list: list = []

@@ -395,6 +395,32 @@ def test_python_floats_use_default_dtype():
         ag.set_default_dtype(np.float64)
 
 
+FLOAT_FUNCTIONS = {
+    "exp": ag.exp, "log": ag.log, "sqrt": ag.sqrt, "sin": ag.sin, "cos": ag.cos,
+    "tanh": ag.tanh, "sigmoid": ag.sigmoid, "logsumexp": lambda t: ag.logsumexp(t, axis=0),
+    "softmax": ag.nn.functional.softmax, "log_softmax": ag.nn.functional.log_softmax,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("default", [np.float64, np.float32])
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int64])
+def test_float_functions_of_ints_and_bools_use_the_default_dtype(dtype, default):
+    # As PyTorch. NumPy would pick the smallest float that holds the ints: float16 for int8,
+    # where exp(12) overflows to inf.
+    values = np.array([12, 3, 1], dtype=dtype)
+    ag.set_default_dtype(default)
+    try:
+        for name, f in FLOAT_FUNCTIONS.items():
+            for arg in (ag.tensor(values), values):
+                out = f(arg)
+                assert out.dtype == default, name
+                want = f(ag.tensor(values.astype(np.float64))).data.astype(default)
+                np.testing.assert_allclose(out.data, want, rtol=1e-6, atol=1e-6, err_msg=name)
+    finally:
+        ag.set_default_dtype(np.float64)
+    assert np.isfinite(ag.tensor(np.array([12], np.int8)).exp().item())
+
+
 # ------------------------------------------------------------------ subgradient table
 
 
