@@ -383,6 +383,17 @@ def test_mixed_dtype_gradient_has_input_dtype():
     assert x.grad.dtype == np.float32
 
 
+def test_pow_of_a_float32_base_to_a_float64_exponent_has_float64_gradients():
+    # The output is float64, so d/dy xʸ = xʸ·ln x is too: ln x in float32 would lose half
+    # the digits (about 3e-8 relative).
+    x = ag.tensor(np.float32(1.7))
+    xb, ys = float(np.float32(1.7)), np.array([0.3, 2.0])
+    f = lambda y: (x**y).sum()  # noqa: E731
+    np.testing.assert_allclose(ag.grad(f)(ys).data, xb**ys * np.log(xb), rtol=1e-15)
+    second = ag.grad(lambda y: ag.grad(f)(y).sum())(ys)  # the rule, recorded, in float64 too
+    np.testing.assert_allclose(second.data, xb**ys * np.log(xb) ** 2, rtol=1e-14)
+
+
 def test_python_floats_use_default_dtype():
     assert ag.tensor([1.0]).dtype == np.float64
     assert ag.tensor([1]).dtype == np.int64
