@@ -900,6 +900,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 args = (args[0], b)
             db, rb = b, False
         datas: tuple = (da, db)
+        if type(da) is _NDARRAY and type(db) is _NDARRAY and (da.ndim == 0) != (db.ndim == 0):
+            datas = _zero_dim_as_number(da, db)
         record = ra or rb
     elif n == 1:
         a = args[0]
@@ -1037,6 +1039,18 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             t._base = None
             t._version = [0]
     return t
+
+
+def _zero_dim_as_number(da: np.ndarray, db: np.ndarray) -> tuple:
+    """The forward's operands when one is 0-d: PyTorch lets a tensor with dimensions keep its
+    dtype against a 0-d one of the same kind (float32 times a float64 0-d tensor is float32,
+    int32 plus an int64 one int32), where NumPy would widen. The 0-d one then enters as the
+    number it holds; the node keeps the array, so the rules see its dtype."""
+    z, other = (da, db) if da.ndim == 0 else (db, da)
+    kz, ko = z.dtype.kind, other.dtype.kind
+    if z.dtype == other.dtype or not (kz == ko or (kz in "iu" and ko in "iu")):
+        return (da, db)
+    return (z.item(), db) if z is da else (da, z.item())
 
 
 def _torch_float(out: np.ndarray, datas: tuple) -> np.ndarray:

@@ -383,6 +383,40 @@ def test_mixed_dtype_gradient_has_input_dtype():
     assert x.grad.dtype == np.float32
 
 
+ZERO_DIM_PROMOTION = [  # (tensor with dims, 0-d tensor, result, result when both are alike)
+    ("float32", "float64", "float32", "float64"),  # same kind: the tensor with dims wins
+    ("float16", "float32", "float16", "float32"),
+    ("int32", "int64", "int32", "int64"),
+    ("int8", "int64", "int8", "int64"),
+    ("uint8", "int64", "uint8", "int64"),
+    ("float32", "int64", "float32", "float32"),  # a lower kind does not widen either
+    ("int32", "float64", "float64", "float64"),  # a higher kind: the 0-d tensor's dtype
+    ("int32", "float32", "float32", "float32"),
+    ("bool", "int64", "int64", "int64"),
+]  # (PyTorch's dtypes in every column)
+
+
+@pytest.mark.parametrize(("dims", "zero_dim", "result", "alike"), ZERO_DIM_PROMOTION)
+def test_a_zero_dim_tensor_promotes_as_in_pytorch(dims, zero_dim, result, alike):
+    x = ag.tensor(np.array([1, 2, 3]).astype(dims))
+    z = ag.tensor(np.array(2).astype(zero_dim))
+    for f in (lambda a, b: a + b, lambda a, b: a * b, ag.maximum, ag.minimum):
+        assert f(x, z).dtype == result and f(z, x).dtype == result
+    assert (ag.tensor(np.array(1).astype(dims)) * z).dtype == alike  # both 0-d
+    assert (x * z.reshape(1)).dtype == alike  # both with dimensions
+
+
+def test_a_float64_zero_dim_tensor_keeps_a_float32_product_and_gets_a_float64_gradient():
+    x = leaf(np.array([1.0, 2.0], np.float32))
+    s = leaf(2.0)
+    y = x * s / s**2
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and s.grad.dtype == np.float64
+    np.testing.assert_allclose(s.grad.item(), -3.0 / 4.0)
+    np.testing.assert_array_equal(x.grad.data, [0.5, 0.5])
+
+
 def test_pow_of_a_float32_base_to_a_float64_exponent_has_float64_gradients():
     # The output is float64, so d/dy xʸ = xʸ·ln x is too: ln x in float32 would lose half
     # the digits (about 3e-8 relative).
