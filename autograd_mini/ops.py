@@ -30,13 +30,16 @@ from .tensor import Op
 
 def primitive(
     name: str, fwd: Any, *rules: Any, saves_ans: bool = False, view: bool = False,
-    saving: Any = None, reads: bool = True, own_dtype: bool = False, floats: bool = False,
+    saving: Any = None, reads: bool | tuple = True, own_dtype: bool = False,
+    floats: bool = False,
 ) -> Op:  # fmt: skip
     """Declare an op: its NumPy forward and one vjp rule per input (None: no gradient).
 
     `reads=False` declares that the rules use only the inputs' shapes and dtypes, never their
     values, so changing an input in place before backward is harmless (as PyTorch, which
-    checks only the tensors an op saved). `own_dtype=True`: the op sets its output dtype
+    checks only the tensors an op saved); `reads=((1,), (0,))` says per rule which inputs'
+    values it reads (mul: d/dx reads y), so only those of the rules that run are checked.
+    `own_dtype=True`: the op sets its output dtype
     itself (astype), so NumPy's float64 is not replaced by PyTorch's promotion. `floats=True`:
     a float function of one input, which computes an int or bool input in the default dtype."""
     if len(rules) == 1 and rules[0] is None:
@@ -372,17 +375,17 @@ sub = primitive("sub", np.subtract,
                 lambda g, ans, x, y: -g, reads=False)  # fmt: skip
 mul = primitive("mul", np.multiply,
                 lambda g, ans, x, y: g * y,
-                lambda g, ans, x, y: g * x)  # fmt: skip
+                lambda g, ans, x, y: g * x, reads=((1,), (0,)))  # fmt: skip
 div = primitive("div", np.true_divide,
                 lambda g, ans, x, y: g / y,
-                lambda g, ans, x, y: -g * ans / y, saves_ans=True)  # fmt: skip
+                lambda g, ans, x, y: -g * ans / y, saves_ans=True, reads=((1,), (1,)))  # fmt: skip
 pow = primitive("pow", np.power, _dpow_dx, _dpow_dy, saves_ans=True)  # noqa: A001
 neg = primitive("neg", np.negative, lambda g, ans, x: -g, reads=False)
-matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy)
+matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy, reads=((1,), (0,)))
 linear = primitive("linear", _linear,  # x @ wᵀ + b, nn.Linear's op
                   lambda g, ans, x, w, b=None: _product_like(g, w, x),
                   _linear_dw,
-                  lambda g, ans, x, w, b=None: g)  # fmt: skip
+                  lambda g, ans, x, w, b=None: g, reads=((1,), (0,), ()))  # fmt: skip
 maximum = primitive("maximum", np.maximum,
                     lambda g, ans, x, y: g * _tie(x, y),
                     lambda g, ans, x, y: g * _tie(y, x))  # fmt: skip
@@ -411,7 +414,7 @@ clip = primitive("clip", _clip,  # min(max(x, lo), hi); x's gradient only strict
 where = primitive("where", np.where,
                   None,
                   lambda g, ans, c, x, y: where(c, g, 0),
-                  lambda g, ans, c, x, y: where(c, 0, g))  # fmt: skip
+                  lambda g, ans, c, x, y: where(c, 0, g), reads=((), (0,), (0,)))  # fmt: skip
 copy = primitive("copy", np.copy, lambda g, ans, x: g, reads=False)
 astype = primitive("astype", lambda x, dtype: x.astype(dtype),
                    lambda g, ans, x, dtype: astype(g, dtype=x.dtype), reads=False,

@@ -799,7 +799,7 @@ class Op:
 
     __slots__ = (
         "name", "fwd", "rules", "saves_ans", "saving", "view", "differentiable", "owns_grads",
-        "reads", "own_dtype", "floats",
+        "reads", "reads2", "own_dtype", "floats",
     )  # fmt: skip
     keeps_state = False  # built-in ops keep nothing beyond the Node (see Function)
 
@@ -811,12 +811,23 @@ class Op:
         saves_ans: bool = False,
         view: bool = False,
         saving: Callable | None = None,
-        reads: bool = True,
+        reads: bool | tuple = True,
         own_dtype: bool = False,
         floats: bool = False,
     ) -> None:
         self.name = name
-        self.reads = reads  # whether the rules read input values (or only their shapes)
+        # Whether the rules read input values (or only their shapes); given per rule, as the
+        # indices of the inputs each reads, it becomes a table: for each set of inputs that
+        # need a gradient (a bit mask), whether each input is read.
+        self.reads = reads if isinstance(reads, bool) else _reads_table(reads)
+        # The same for a call with two inputs, nested for the per-op path: reads2[rb][ra].
+        self.reads2 = tuple(
+            tuple(
+                (reads, reads) if isinstance(reads, bool) else self.reads[ra + 2 * rb][:2]
+                for ra in (0, 1)
+            )
+            for rb in (0, 1)
+        )
         self.own_dtype = own_dtype  # the output dtype is an argument (astype), not promoted
         self.floats = floats  # a float function of one input (exp, ...): ints computed as floats
         self.fwd = fwd
@@ -856,6 +867,15 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+
+def _reads_table(per_rule: tuple) -> tuple:
+    """reads[mask][i]: whether input i is read when the inputs in bit mask `mask` need grad."""
+    k = len(per_rule)
+    return tuple(
+        tuple(any(mask >> j & 1 and i in per_rule[j] for j in range(k)) for i in range(k))
+        for mask in range(1 << k)
+    )
 
 
 def _describe_arg(a: Any) -> str:
@@ -900,7 +920,12 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 args = (args[0], b)
             db, rb = b, False
         datas: tuple = (da, db)
-        if type(da) is _NDARRAY and type(db) is _NDARRAY and (da.ndim == 0) != (db.ndim == 0):
+        if (
+            type(da) is _NDARRAY
+            and type(db) is _NDARRAY
+            and da.dtype is not db.dtype
+            and (da.ndim == 0) != (db.ndim == 0)
+        ):
             datas = _zero_dim_as_number(da, db)
         record = ra or rb
     elif n == 1:
@@ -909,10 +934,12 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             datas, record = (a.data,), a._rg
         else:
             datas, record = (a,), False
-        if op.floats and getattr(datas[0], "dtype", _F64).kind in "biu":
-            # As PyTorch: an int or bool input is computed in the default float dtype. NumPy
-            # would use the smallest float that holds the ints: exp of int8 12 is inf in float16.
-            datas = (datas[0].astype(_default_dtype),)
+        # As PyTorch: an int or bool input is computed in the default float dtype. NumPy would
+        # use the smallest float that holds the ints: exp of int8 12 is inf in float16. (Such
+        # an input never requires grad, so a recorded call need not look.)
+        if op.floats and not record and type(datas[0]) is _NDARRAY:
+            if datas[0].dtype.kind in "biu":
+                datas = (datas[0].astype(_default_dtype),)
     else:  # any number of arguments: one pass collects what recording needs, too
         data_list: list = []
         edge_list: list = []
@@ -965,21 +992,24 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         # An op whose rules read no input values (only shapes) neither checks its inputs'
         # versions nor keeps its own copy of array arguments: changing them in place before
         # backward cannot change its gradients (`c += 1` after `z = w + c` is fine).
+        # With per-rule reads (mul: d/dx reads y, d/dy reads x), only the inputs that the
+        # rules of the inputs needing a gradient read: `y = x * 2; x += 1` is fine.
         reads = op.reads
         if n == 2:
+            reads_a, reads_b = op.reads2[rb][ra]
             if isinstance(a, Tensor):
                 ea = a._node or (a if ra else None)
-                va = a._version[0] if reads else UNCHECKED
+                va = a._version[0] if reads_a else UNCHECKED
             else:
                 ea = va = None
-                if reads and isinstance(a, np.ndarray):  # see _own_arrays
+                if reads_a and isinstance(a, np.ndarray):  # see _own_arrays
                     args = (a.copy(), b)
             if isinstance(b, Tensor):
                 eb = b._node or (b if rb else None)
-                vb = b._version[0] if reads else UNCHECKED
+                vb = b._version[0] if reads_b else UNCHECKED
             else:
                 eb = vb = None
-                if reads and isinstance(b, np.ndarray):
+                if reads_b and isinstance(b, np.ndarray):
                     args = (args[0], b.copy())
             edges: tuple = (ea, eb)
             versions: tuple = (va, vb)
@@ -988,7 +1018,13 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         else:
             edges = tuple(edge_list)
             versions = tuple(version_list)
-            if not reads:
+            if type(reads) is tuple:
+                per_input = reads[sum(1 << i for i, e in enumerate(edges) if e is not None)]
+                versions = tuple(
+                    [v if r or v is None else UNCHECKED for v, r in zip(versions, per_input)]
+                )
+                reads = any(per_input)
+            elif not reads:
                 versions = tuple([v if v is None else UNCHECKED for v in versions])
             if raw and reads:
                 args = _own_arrays(args)

@@ -269,6 +269,24 @@ def test_in_place_on_leaf_requiring_grad_is_an_error():
     np.testing.assert_array_equal(x.data, [0.5, 7.0])
 
 
+def test_in_place_change_of_an_input_no_needed_rule_reads_is_fine():
+    # As PyTorch, which checks only what an op saved: d(2y)/dy does not read y, d(y/2)/dy
+    # neither, and y @ c needs only c for y's gradient.
+    x = leaf(np.arange(4.0))
+    c = ag.tensor(np.ones((4, 2)))
+    y = x * 1.0
+    z = y * 2.0 + y / 2.0 + (y @ c).sum() + ag.where(y.detach() > 1, y, 0.0)
+    y += 1.0
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [10.5, 10.5, 11.5, 11.5])  # 2 + ½ + 4·2 + mask
+    w = leaf([1.0, 2.0, 3.0, 4.0])
+    y = x * 1.0
+    z = y * w  # w's gradient reads y: changing y must still raise
+    y += 1.0
+    with pytest.raises(RuntimeError, match="input 0 of 'mul'"):
+        z.sum().backward()
+
+
 def test_in_place_change_of_saved_tensor_is_detected():
     w = leaf([1.0, 2.0])
     x = ag.tensor([3.0, 4.0])
