@@ -446,20 +446,21 @@ logsumexp = primitive("logsumexp", _logsumexp,
                           _kept(g, x.shape, axis) * exp(x - _kept(ans, x.shape, axis)),
                       saves_ans=True, floats=True)  # fmt: skip
 
-# shape (views of the input's memory: they keep the version check even though their rules
-# read only shapes, because a view's data changes with its input)
+# shape (views of the input's memory; their rules read only shapes. A recorded write into
+# the input redoes its views from it, so a view never shows values its history did not make)
 reshape = primitive("reshape", lambda x, shape: x.reshape(shape),
-                    lambda g, ans, x, shape: g.reshape(x.shape), view=True)  # fmt: skip
+                    lambda g, ans, x, shape: g.reshape(x.shape), view=True,
+                    reads=False)  # fmt: skip
 transpose = primitive("transpose", lambda x, axes: x.transpose(axes),
                       lambda g, ans, x, axes: g.transpose(tuple(np.argsort(axes))),
-                      view=True)  # fmt: skip
+                      view=True, reads=False)  # fmt: skip
 # expand: g has the expanded shape; the engine sums it back to x's (as for any broadcast).
 expand = primitive("expand", lambda x, shape: np.broadcast_to(x, shape),
-                   lambda g, ans, x, shape: g, view=True)  # fmt: skip
+                   lambda g, ans, x, shape: g, view=True, reads=False)  # fmt: skip
 expand_copy = primitive("expand_copy", _expand_copy, lambda g, ans, x, shape: g, reads=False)
 getitem = primitive("getitem", lambda x, idx: x[idx],
                     lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
-                    view=True)  # fmt: skip
+                    view=True, reads=False)  # fmt: skip
 take = primitive("take", lambda x, idx: x[idx],  # advanced indexing: a copy, not a view
                  lambda g, ans, x, idx: untake(g, idx=idx, shape=x.shape),
                  reads=False)  # fmt: skip

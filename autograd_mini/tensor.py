@@ -471,14 +471,13 @@ class Tensor:
         res = apply(op, (snap, other), attrs)
         _check_cast(name, res.data, self.data)
         np.copyto(self.data, res.data, casting="same_kind")
-        self._node, self._rg = res._node, res._rg  # an int tensor takes no gradient
+        _take_history(self, res)
         self._version[0] += 1
         if self._rg:
             # Views made earlier see the new values; give them the history too, each redone
             # from its base (parents first), as PyTorch regenerates a view's grad_fn.
             for base, v, view_op, rest, view_attrs, _ in views:
-                redone = apply(view_op, (base, *rest), view_attrs)
-                v._node, v._rg = redone._node, redone._rg
+                _take_history(v, apply(view_op, (base, *rest), view_attrs))
 
     def _inplace(self, op: Op, other: Any, name: str) -> Tensor:
         self._check_inplace(name)
@@ -869,6 +868,16 @@ class Op:
         return f"<op {self.name}>"
 
 
+def _take_history(t: Tensor, made: Tensor) -> None:
+    """Give `t` the history of `made` (same values), keeping a retain_grad() request."""
+    retain = None
+    if t._node is not None:  # the request moves to the new history, as in PyTorch
+        retain, t._node.retain = t._node.retain, None
+    t._node, t._rg = made._node, made._rg  # (an int tensor takes no gradient)
+    if retain is not None and t._node is not None:
+        t._node.retain = retain
+
+
 def _reads_table(per_rule: tuple) -> tuple:
     """reads[mask][i]: whether input i is read when the inputs in bit mask `mask` need grad."""
     k = len(per_rule)
@@ -1032,6 +1041,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             base = args[0]
             t._version = cell = base._version
             t._base = base
+            if base._node is not None:  # not a leaf: a recorded write may still change it
+                _register_view(base, t, op, args[1:], attrs)
         else:
             t._version = cell = [0]
             t._base = None
@@ -1109,17 +1120,21 @@ def _read_only(name: str, shape: tuple) -> str:
     )
 
 
-# Unrecorded views of plain float tensors, by id of their base: how each was made, so that
-# a recorded write into the base can give them its new history (see _record_write). Weak
-# both ways, so the registry keeps no tensor alive; dead entries are dropped as it grows.
+# Views of tensors that can still get a recorded write (plain float tensors, and non-leaf
+# ones), by id of their base: how each was made, so that such a write can give them the
+# base's new history (see _record_write). Weak both ways, so the registry keeps no tensor
+# alive; dead entries are dropped as it grows.
 _VIEWS: dict[int, tuple[weakref.ref, list]] = {}
 _VIEWS_LIMIT = [64]
 
 
 def _register_view(base: Tensor, view: Tensor, op: Op, rest: tuple, attrs: Any) -> None:
-    """Remember that `view` is op(base, *rest, **attrs), made without recording."""
-    if not np.may_share_memory(view.data, base.data):
-        return  # a reshape that had to copy: later writes to the base do not reach it
+    """Remember that `view` is op(base, *rest, **attrs) (recorded or not)."""
+    # NumPy points a view's `base` at the owner of the memory. A reshape that had to copy,
+    # or an integer index (a scalar, copied), owns its memory: later writes do not reach it.
+    owner = view.data.base
+    if owner is None or (owner is not base.data and owner is not base.data.base):
+        return
     entry = _VIEWS.get(id(base))
     if entry is None or entry[0]() is not base:
         if len(_VIEWS) >= _VIEWS_LIMIT[0]:

@@ -899,21 +899,60 @@ def test_in_place_change_of_an_input_whose_value_no_rule_reads_is_allowed():
         z.backward()
 
 
-def test_in_place_change_of_the_base_of_a_view_is_still_detected():
-    # A view's data changes with its base, so view ops keep the version check even though
-    # their rules read only shapes.
-    for make in (
-        lambda a: a.reshape((2, 2)),
-        lambda a: a[1:3],
-        lambda a: a.reshape((2, 2)).T,
-        lambda a: a[:1].expand((3, 1)),
-    ):
-        w = leaf([1.0, 2.0, 3.0, 4.0])
-        a = w * 2
-        b = make(a)
-        a *= 3
-        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
-            b.sum().backward()
+VIEWS_OF_A_BASE = [  # (make a view of a 4-vector, how often each element appears in it)
+    (lambda a: a.reshape((2, 2)), [1, 1, 1, 1]),
+    (lambda a: a[1:3], [0, 1, 1, 0]),
+    (lambda a: a.reshape((2, 2)).T, [1, 1, 1, 1]),
+    (lambda a: a[:1].expand((3, 1)), [3, 0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize(("make", "count"), VIEWS_OF_A_BASE)
+def test_a_recorded_view_follows_a_recorded_write_into_its_base(make, count):
+    # As PyTorch regenerates a view's grad_fn: b shows a's new values, so its history is
+    # a's new history (before, a view kept its old history and backward raised).
+    w = leaf([1.0, 2.0, 3.0, 4.0])
+    a = w * 2
+    b = make(a)
+    a *= 3
+    np.testing.assert_array_equal(b.data, make(ag.tensor(w.data * 6)).data)
+    b.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, 6.0 * np.array(count))
+
+
+@pytest.mark.parametrize(("make", "count"), VIEWS_OF_A_BASE)
+def test_an_op_that_read_a_view_before_its_base_changed_still_raises(make, count):
+    w = leaf([1.0, 2.0, 3.0, 4.0])
+    a = w * 2
+    b = make(a)
+    c = b * b  # saved b's old values
+    a *= 3
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        c.sum().backward()
+
+
+def test_retain_grad_moves_to_the_history_a_write_gives():
+    # As in PyTorch: a.grad is the gradient with respect to a's new values.
+    w = leaf([1.0, 2.0, 3.0, 4.0])
+    a = w * 2
+    a.retain_grad()
+    b = a[1:3]
+    b.retain_grad()
+    a *= 3
+    (b * 5).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [0.0, 5.0, 5.0, 0.0])  # d/d(new a) only
+    np.testing.assert_array_equal(b.grad.data, [5.0, 5.0])
+    np.testing.assert_array_equal(w.grad.data, [0.0, 30.0, 30.0, 0.0])
+
+
+def test_values_taken_through_a_view_before_a_write_keep_their_history():
+    # y[1:] = y[:-1] * 2: the product was made from y's old values, through the old history.
+    x = leaf([0.0, 1.0, 2.0, 3.0])
+    y = x * 1.0
+    y[1:] = y[:-1] * 2
+    np.testing.assert_array_equal(y.data, [0.0, 0.0, 2.0, 4.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3.0, 2.0, 2.0, 0.0])  # PyTorch's values
 
 
 def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
