@@ -459,17 +459,30 @@ class Tensor:
                 )
         if self._base is not None:
             if _memory_shared(self, len(views)):
-                raise RuntimeError(
-                    f"{name}: {what} (shape {self.shape}) is not supported when the view or "
-                    f"the value requires grad and another tensor sees its memory (that tensor "
-                    f"would not record the write); {instead}"
-                )
+                # Others see this memory through the base: the write goes into the base, over
+                # the region this view covers (PyTorch rebases the base's history the same
+                # way), and the base's views, this one too, are redone from it.
+                into = _into_base(self)
+                root = self._base
+                while root._base is not None:
+                    root = root._base
+                if root._rg and root._node is None:
+                    raise RuntimeError(
+                        f"{name}: a view (shape {self.shape}) of a leaf tensor that requires "
+                        f"grad (shape {root.shape}) is being used in an in-place operation; "
+                        f"wrap it in ag.no_grad() or use an out-of-place op"
+                    )
+                if into is None:
+                    raise RuntimeError(
+                        f"{name}: {what} (shape {self.shape}) is not supported when the view "
+                        f"or the value requires grad and another tensor sees its memory (that "
+                        f"tensor would not record the write); {instead}"
+                    )
+                value, idx = into(self._written(name, op, other, attrs))
+                self._base._record_write(name, ops.index_put, value, {"idx": idx}, what, instead)
+                return
             self._base = None  # nothing else sees this memory: the view stands alone
-        snap = Tensor.__new__(Tensor)
-        snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, self._node
-        snap._version, snap._base = [0], None
-        res = apply(op, (snap, other), attrs)
-        _check_cast(name, res.data, self.data)
+        res = self._written(name, op, other, attrs)
         np.copyto(self.data, res.data, casting="same_kind")
         _take_history(self, res)
         self._version[0] += 1
@@ -478,6 +491,15 @@ class Tensor:
             # from its base (parents first), as PyTorch regenerates a view's grad_fn.
             for base, v, view_op, rest, view_attrs, _ in views:
                 _take_history(v, apply(view_op, (base, *rest), view_attrs))
+
+    def _written(self, name: str, op: Op, other: Any, attrs: dict | None) -> Tensor:
+        """op(self, other), recorded on a snapshot of self (the value a write would store)."""
+        snap = Tensor.__new__(Tensor)
+        snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, self._node
+        snap._version, snap._base = [0], None
+        res = apply(op, (snap, other), attrs)
+        _check_cast(name, res.data, self.data)
+        return res
 
     def _inplace(self, op: Op, other: Any, name: str) -> Tensor:
         self._check_inplace(name)
@@ -1080,7 +1102,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             # it later would change the base behind the graph's back (see __setitem__).
             base = t._base = args[0]
             t._version = base._version
-            if od.kind == "f" and not base._rg:
+            if not base._rg:
                 _register_view(base, t, op, args[1:], attrs)
         else:
             t._base = None
@@ -1120,8 +1142,8 @@ def _read_only(name: str, shape: tuple) -> str:
     )
 
 
-# Views of tensors that can still get a recorded write (plain float tensors, and non-leaf
-# ones), by id of their base: how each was made, so that such a write can give them the
+# Views of tensors that can still get a recorded write (plain tensors, and non-leaf ones),
+# by id of their base: how each was made, so that such a write can give them the
 # base's new history (see _record_write). Weak both ways, so the registry keeps no tensor
 # alive; dead entries are dropped as it grows.
 _VIEWS: dict[int, tuple[weakref.ref, list]] = {}
@@ -1149,6 +1171,26 @@ def _register_view(base: Tensor, view: Tensor, op: Op, rest: tuple, attrs: Any) 
     views.append((weakref.ref(view), op, rest, attrs, _state.enabled))
 
 
+def _into_base(view: Tensor) -> Callable | None:
+    """For a view made by indexing, transposing or reshaping its base: a function from the
+    view's new value to (value, index) to write into the base. None for other views."""
+    base = view._base
+    entry = _VIEWS.get(id(base))
+    if entry is None or entry[0]() is not base:
+        return None
+    for ref, op, _, attrs, _ in entry[1]:
+        if ref() is view:
+            if op is ops.getitem:
+                return lambda new: (new, attrs["idx"])
+            if op is ops.transpose:
+                inverse = tuple(int(i) for i in np.argsort(attrs["axes"]))
+                return lambda new: (new.transpose(inverse), Ellipsis)
+            if op is ops.reshape:
+                return lambda new: (new.reshape(base.shape), Ellipsis)
+            return None
+    return None
+
+
 def _views_of(t: Tensor) -> list:
     """(base, view, op, rest, attrs, made with grad) for every live view registered on `t`
     or, through views of views, below it; each view after the view it was made from."""
@@ -1171,11 +1213,11 @@ def _memory_shared(view: Tensor, n_views: int = 0) -> bool:
     """Whether a tensor other than `view` can see the memory `view` shares with its bases
     (beyond the `n_views` registered views made from `view`, which the write redoes).
 
-    Writing a value that requires grad through the view records the write on the view only
-    (PyTorch would rebase the base's history; this engine does not), so a base that someone
-    still holds — a variable, another view, a recorded op — would silently miss it. A base
+    If one can, a recorded write through the view must go into the base (and redo the base's
+    views), or that tensor — a variable, another view, a recorded op — would miss it. A base
     only views hold, as in `x = zeros(6).reshape(2, 3); x[0] = w`, is unobservable: the view
-    can then stand alone. CPython's reference count tells which case this is.
+    can then stand alone, and the write stays on it. CPython's reference count tells which
+    case this is.
     """
     chain = 0
     b = view._base

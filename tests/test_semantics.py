@@ -768,21 +768,36 @@ def test_create_graph_gives_each_leaf_its_own_grad():
     np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
 
 
-def test_writing_a_value_that_requires_grad_into_a_view_is_an_error_not_a_lost_gradient():
+def test_writing_a_value_that_requires_grad_through_a_view_records_it_in_the_base():
+    # As PyTorch rebases the base's history: out[0][1] = v works like out[0, 1] = v.
     w = leaf([2.0, 3.0])
     out = ag.zeros(2, 2)
-    with pytest.raises(RuntimeError, match="index the base tensor"):
-        out[0][1] = w[0] * 5  # out[0] is a view: out would not record the write
+    out[0][1] = w[0] * 5  # out[0] is a view: the write lands in out, recorded
+    assert out.requires_grad
+    (out * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [10.0, 0.0])  # PyTorch's values
+    w.grad = None
     buf = ag.zeros(4)
     v = buf[0:2]
-    with pytest.raises(RuntimeError, match="in-place change of a view"):
-        v += w
-    out[0, 1] = w[0] * 5  # the supported spelling
-    (out * 2).sum().backward()
-    np.testing.assert_array_equal(w.grad.data, [10.0, 0.0])
+    v += w
+    np.testing.assert_array_equal(buf.data, [2.0, 3.0, 0.0, 0.0])
+    assert v.requires_grad and buf.requires_grad
+    (buf * ag.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])
+    w.grad = None
+    grid = ag.zeros(2, 2)
+    grid.T[1] = w  # a transposed view: the base's column 1
+    np.testing.assert_array_equal(grid.data, [[0.0, 2.0], [0.0, 3.0]])
+    (grid * ag.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 4.0])
     u = ag.zeros(2, 2)
     u[0][1] = 7.0  # views of plain data stay writable
     assert u.data[0, 1] == 7.0
+    e = ag.zeros(3, 1).expand((3, 2))  # a broadcast view has no memory of its own to write
+    with pytest.raises(ValueError, match="read-only"):
+        e[0] = w
+    with pytest.raises(RuntimeError, match=r"a view \(shape \(2,\)\) of a leaf tensor that"):
+        w.T[0] = 5.0  # (w is a leaf that requires grad, as in PyTorch's error)
 
 
 def test_assigned_value_with_extra_leading_ones_gets_its_gradient():
@@ -956,7 +971,6 @@ def test_values_taken_through_a_view_before_a_write_keep_their_history():
 
 
 def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
-    # Only views hold the base, so nothing can miss the write (as in PyTorch).
     w = leaf([1.0, 2.0, 3.0])
     x = ag.zeros(6).reshape((2, 3))
     x[0] = w
@@ -967,12 +981,14 @@ def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
     acc += w
     (acc * 2).sum().backward()
     np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])
+    w.grad = None
     z = ag.zeros(6)
-    a, other = z[0:3], z[3:6]  # two views of one base: a write through one must not pass
+    a, other = z[0:3], z[3:6]  # two views of one base: the write goes through the base
     del z
-    with pytest.raises(RuntimeError, match="in-place change of a view"):
-        a += w
-    assert other.data.sum() == 0.0
+    a += w
+    (a * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])
+    assert other.data.sum() == 0.0 and other.requires_grad  # PyTorch: a view of the base
     buf = ag.zeros(6).reshape(2, 3)
     row0 = buf[0]  # a view of the view sees the write too: it gets the history as well
     buf[0] = w
@@ -980,10 +996,10 @@ def test_writing_into_a_view_of_an_anonymous_buffer_records_the_gradient():
     (row0 * 2).sum().backward()
     np.testing.assert_array_equal(w.grad.data, [2.0, 2.0, 2.0])
     d = ag.zeros(6).reshape(2, 3)
-    seen = d.detach()  # shares the memory, never takes history: the write cannot pass
-    with pytest.raises(RuntimeError, match="index the base tensor"):
-        d[0] = w
-    assert seen.data.sum() == 0.0
+    seen = d.detach()  # shares the memory and sees the values; never takes history
+    d[0] = w
+    np.testing.assert_array_equal(seen.data, [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    assert d.requires_grad and not seen.requires_grad
 
 
 def test_views_made_before_a_recorded_write_into_their_base_get_its_history():
