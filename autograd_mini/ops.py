@@ -39,9 +39,9 @@ def primitive(
     values, so changing an input in place before backward is harmless (as PyTorch, which
     checks only the tensors an op saved); `reads=((1,), (0,))` says per rule which inputs'
     values it reads (mul: d/dx reads y), so only those of the rules that run are checked.
-    `own_dtype=True`: the op sets its output dtype
-    itself (astype), so NumPy's float64 is not replaced by PyTorch's promotion. `floats=True`:
-    a float function of one input, which computes an int or bool input in the default dtype."""
+    `own_dtype=True`: the op sets its output dtype itself (astype), so NumPy's float64 is not
+    replaced by PyTorch's promotion. `floats=True`: a float function of one input, which
+    computes an int or bool input in the default dtype."""
     if len(rules) == 1 and rules[0] is None:
         return Op(name, fwd, None)
     return Op(name, fwd, rules, saves_ans=saves_ans, view=view, saving=saving, reads=reads,

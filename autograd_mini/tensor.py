@@ -462,7 +462,6 @@ class Tensor:
                 # Others see this memory through the base: the write goes into the base, over
                 # the region this view covers (PyTorch rebases the base's history the same
                 # way), and the base's views, this one too, are redone from it.
-                into = _into_base(self)
                 root = self._base
                 while root._base is not None:
                     root = root._base
@@ -472,6 +471,7 @@ class Tensor:
                         f"grad (shape {root.shape}) is being used in an in-place operation; "
                         f"wrap it in ag.no_grad() or use an out-of-place op"
                     )
+                into = _into_base(self)
                 if into is None:
                     raise RuntimeError(
                         f"{name}: {what} (shape {self.shape}) is not supported when the view "
