@@ -839,12 +839,14 @@ class Op:
         self.name = name
         # Whether the rules read input values (or only their shapes); given per rule, as the
         # indices of the inputs each reads, it becomes a table: for each set of inputs that
-        # need a gradient (a bit mask), whether each input is read.
+        # need a gradient (a bit mask), which inputs no needed rule reads.
         self.reads = reads if isinstance(reads, bool) else _reads_table(reads)
         # The same for a call with two inputs, nested for the per-op path: reads2[rb][ra].
         self.reads2 = tuple(
             tuple(
-                (reads, reads) if isinstance(reads, bool) else self.reads[ra + 2 * rb][:2]
+                (reads, reads)
+                if isinstance(reads, bool)
+                else (0 not in self.reads[ra + 2 * rb][0], 1 not in self.reads[ra + 2 * rb][0])
                 for ra in (0, 1)
             )
             for rb in (0, 1)
@@ -901,12 +903,14 @@ def _take_history(t: Tensor, made: Tensor) -> None:
 
 
 def _reads_table(per_rule: tuple) -> tuple:
-    """reads[mask][i]: whether input i is read when the inputs in bit mask `mask` need grad."""
+    """For each bit mask of inputs that need grad: (the inputs none of their rules reads,
+    whether any input is read)."""
     k = len(per_rule)
-    return tuple(
-        tuple(any(mask >> j & 1 and i in per_rule[j] for j in range(k)) for i in range(k))
-        for mask in range(1 << k)
-    )
+    table = []
+    for mask in range(1 << k):
+        read = [any(mask >> j & 1 and i in per_rule[j] for j in range(k)) for i in range(k)]
+        table.append((tuple(i for i in range(k) if not read[i]), any(read)))
+    return tuple(table)
 
 
 def _describe_arg(a: Any) -> str:
@@ -976,12 +980,15 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         edge_list: list = []
         version_list: list = []
         record = raw = scalars = False
-        for x in args:
+        needs = 0  # bit i: input i needs a gradient
+        for i, x in enumerate(args):
             if isinstance(x, Tensor):
                 data_list.append(x.data)
                 edge_list.append(x._node or (x if x._rg else None))
                 version_list.append(x._version[0])
-                record = record or x._rg
+                if x._rg:
+                    record = True
+                    needs |= 1 << i
             else:
                 if isinstance(x, _GENERIC):  # a Python number (see the 2-argument path)
                     x = x.item()
@@ -1048,15 +1055,16 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             edges, versions = (a._node or a,), (a._version[0] if reads else UNCHECKED,)
         else:
             edges = tuple(edge_list)
-            versions = tuple(version_list)
             if type(reads) is tuple:
-                per_input = reads[sum(1 << i for i, e in enumerate(edges) if e is not None)]
-                versions = tuple(
-                    [v if r or v is None else UNCHECKED for v, r in zip(versions, per_input)]
-                )
-                reads = any(per_input)
-            elif not reads:
-                versions = tuple([v if v is None else UNCHECKED for v in versions])
+                unread, reads = reads[needs]
+                for i in unread:
+                    if i < n and version_list[i] is not None:
+                        version_list[i] = UNCHECKED
+                versions = tuple(version_list)
+            elif reads:
+                versions = tuple(version_list)
+            else:
+                versions = tuple([v if v is None else UNCHECKED for v in version_list])
             if raw and reads:
                 args = _own_arrays(args)
         if op.view:
