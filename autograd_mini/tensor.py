@@ -1067,7 +1067,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 versions = tuple([v if v is None else UNCHECKED for v in version_list])
             if raw and reads:
                 args = _own_arrays(args)
-        if op.view:
+        if op.view and _is_view_of(out, datas[0]):
             base = args[0]
             t._version = cell = base._version
             t._base = base
@@ -1105,7 +1105,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             raise _complex_error(op.name, datas)
         t._node = None
         t._rg = False
-        if op.view and isinstance(args[0], Tensor):
+        if op.view and isinstance(args[0], Tensor) and _is_view_of(out, datas[0]):
             # A view even when nothing is recorded: writing a value that requires grad into
             # it later would change the base behind the graph's back (see __setitem__).
             base = t._base = args[0]
@@ -1158,13 +1158,16 @@ _VIEWS: dict[int, tuple[weakref.ref, list]] = {}
 _VIEWS_LIMIT = [64]
 
 
+def _is_view_of(out: np.ndarray, data: np.ndarray) -> bool:
+    """Whether a view op's result really shares `data`'s memory. NumPy points a view's `base`
+    at the owner of the memory; a reshape that had to copy, or an integer index (a scalar,
+    copied), owns its own, and is then an ordinary tensor: later writes do not reach it."""
+    owner = out.base
+    return owner is not None and (owner is data or owner is data.base)
+
+
 def _register_view(base: Tensor, view: Tensor, op: Op, rest: tuple, attrs: Any) -> None:
     """Remember that `view` is op(base, *rest, **attrs) (recorded or not)."""
-    # NumPy points a view's `base` at the owner of the memory. A reshape that had to copy,
-    # or an integer index (a scalar, copied), owns its memory: later writes do not reach it.
-    owner = view.data.base
-    if owner is None or (owner is not base.data and owner is not base.data.base):
-        return
     entry = _VIEWS.get(id(base))
     if entry is None or entry[0]() is not base:
         if len(_VIEWS) >= _VIEWS_LIMIT[0]:
