@@ -124,10 +124,20 @@ def test_softmax_extreme_logits() -> None:
 def test_softmax_axis_errors() -> None:
     with pytest.raises(ValueError):
         F.softmax(np.ones((2, 3)), axis=2)
-    with pytest.raises(ValueError, match="0-d"):
-        F.log_softmax(np.float64(1.0))
+    with pytest.raises(ValueError, match="axis 1 is out of range for a 0-d tensor"):
+        F.log_softmax(np.float64(1.0), axis=1)
     with pytest.raises(TypeError):
         F.softmax(np.ones(3), axis=0, dim=0)
+
+
+def test_softmax_of_a_0d_tensor_is_that_of_its_one_element() -> None:
+    # As PyTorch: softmax 1, log_softmax 0, gradient 0, along axis 0, -1 or the default.
+    for axis in (None, 0, -1):
+        x = ag.tensor(2.5, requires_grad=True)
+        y = F.softmax(x, axis=axis) + 3 * F.log_softmax(x, axis=axis)
+        assert y.shape == () and y.item() == 1.0
+        y.backward()
+        assert x.grad.item() == 0.0
 
 
 # --------------------------------------------------------------------------- mse

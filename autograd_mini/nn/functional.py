@@ -108,9 +108,19 @@ def _log1p(y: Tensor) -> Tensor:
 
 def _axis(name: str, x: Tensor, axis: Any, kw: dict) -> int:
     axis = _dim_alias(name, axis, kw)
+    if x.ndim == 0 and axis not in (None, 0, -1):
+        raise ValueError(f"{name}: axis {axis} is out of range for a 0-d tensor (use 0 or -1)")
+    # A 0-d input counts as one element along axis 0 (or -1), as in PyTorch.
+    return _norm_axis(name, -1 if axis is None else axis, max(x.ndim, 1))
+
+
+def _along(op: Any, name: str, x: Any, axis: Any, kw: dict) -> Tensor:
+    """op (softmax or log_softmax) of x along `axis`; a 0-d x as its one-element vector."""
+    x = _t(x)
+    attrs = {"axis": _axis(name, x, axis, kw)}
     if x.ndim == 0:
-        raise ValueError(f"{name}: input must have at least one dimension, got a 0-d tensor")
-    return _norm_axis(name, -1 if axis is None else axis, x.ndim)
+        return apply(op, (x.reshape((1,)),), attrs).reshape(())
+    return apply(op, (x,), attrs)
 
 
 # --------------------------------------------------------------------------- activations
@@ -153,14 +163,12 @@ def sigmoid(x: Any) -> Tensor:
 
 def softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis` (default: the last one; `dim` is an alias)."""
-    x = _t(x)
-    return apply(ops.softmax, (x,), {"axis": _axis("softmax", x, axis, kw)})
+    return _along(ops.softmax, "softmax", x, axis, kw)
 
 
 def log_softmax(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
     """x - logsumexp(x) along `axis` (default: the last one; `dim` is an alias)."""
-    x = _t(x)
-    return apply(ops.log_softmax, (x,), {"axis": _axis("log_softmax", x, axis, kw)})
+    return _along(ops.log_softmax, "log_softmax", x, axis, kw)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True) -> Tensor:
