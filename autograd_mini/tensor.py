@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import operator
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -1156,6 +1157,7 @@ def _read_only(name: str, shape: tuple) -> str:
 # alive; dead entries are dropped as it grows.
 _VIEWS: dict[int, tuple[weakref.ref, list]] = {}
 _VIEWS_LIMIT = [64]
+_VIEWS_LOCK = threading.Lock()
 
 
 def _is_view_of(out: np.ndarray, data: np.ndarray) -> bool:
@@ -1168,28 +1170,34 @@ def _is_view_of(out: np.ndarray, data: np.ndarray) -> bool:
 
 def _register_view(base: Tensor, view: Tensor, op: Op, rest: tuple, attrs: Any) -> None:
     """Remember that `view` is op(base, *rest, **attrs) (recorded or not)."""
-    entry = _VIEWS.get(id(base))
-    if entry is None or entry[0]() is not base:
-        if len(_VIEWS) >= _VIEWS_LIMIT[0]:
-            for key in [k for k, (ref, _) in _VIEWS.items() if ref() is None]:
-                del _VIEWS[key]
-            _VIEWS_LIMIT[0] = max(64, 2 * len(_VIEWS))
-        entry = _VIEWS[id(base)] = (weakref.ref(base), [])
-    views = entry[1]
-    n = len(views)
-    if n >= 16 and not n & (n - 1):  # at each power of two: forget the dead
-        views[:] = [v for v in views if v[0]() is not None]
-    views.append((weakref.ref(view), op, rest, attrs, _state.enabled))
+    record = (weakref.ref(view), op, rest, attrs, _state.enabled)
+    with _VIEWS_LOCK:  # threads share the registry: no registration may be lost to a prune
+        entry = _VIEWS.get(id(base))
+        if entry is None or entry[0]() is not base:
+            if len(_VIEWS) >= _VIEWS_LIMIT[0]:
+                for key in [k for k, (ref, _) in _VIEWS.items() if ref() is None]:
+                    del _VIEWS[key]
+                _VIEWS_LIMIT[0] = max(64, 2 * len(_VIEWS))
+            entry = _VIEWS[id(base)] = (weakref.ref(base), [])
+        views = entry[1]
+        n = len(views)
+        if n >= 16 and not n & (n - 1):  # at each power of two: forget the dead
+            views[:] = [v for v in views if v[0]() is not None]
+        views.append(record)
+
+
+def _registered(base: Tensor) -> list:
+    """A copy of the registry's entries for views of `base` (dead ones included)."""
+    with _VIEWS_LOCK:
+        entry = _VIEWS.get(id(base))
+        return list(entry[1]) if entry is not None and entry[0]() is base else []
 
 
 def _into_base(view: Tensor) -> Callable | None:
     """For a view made by indexing, transposing or reshaping its base: a function from the
     view's new value to (value, index) to write into the base. None for other views."""
     base = view._base
-    entry = _VIEWS.get(id(base))
-    if entry is None or entry[0]() is not base:
-        return None
-    for ref, op, _, attrs, _ in entry[1]:
+    for ref, op, _, attrs, _ in _registered(base):
         if ref() is view:
             if op is ops.getitem:
                 return lambda new: (new, attrs["idx"])
@@ -1209,10 +1217,7 @@ def _views_of(t: Tensor) -> list:
     stack = [t]
     while stack:
         base = stack.pop()
-        entry = _VIEWS.get(id(base))
-        if entry is None or entry[0]() is not base:
-            continue
-        for ref, op, rest, attrs, with_grad in entry[1]:
+        for ref, op, rest, attrs, with_grad in _registered(base):
             v = ref()
             if v is not None:
                 out.append((base, v, op, rest, attrs, with_grad))

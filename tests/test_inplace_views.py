@@ -9,6 +9,8 @@ regenerated histories, in whatever order a program mixes them.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -103,3 +105,25 @@ def test_random_programs_of_views_and_writes_match_numpy(program, seed):
             num[j] = (f(*args_hi) - f(*args_lo)) / (2 * eps)
         got = leaf.grad.data if leaf.grad is not None else np.zeros(base.shape)
         np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-8)
+
+
+def test_views_made_in_several_threads_all_follow_their_bases():
+    # The registry is shared: a prune in one thread must not lose another's registration.
+    w = ag.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    stale: list = []
+
+    def work(k: int) -> None:
+        for _ in range(200):
+            x = ag.zeros(3, 3)
+            views = [x.T, x[1:], x.reshape(9)]
+            for _ in range(20):
+                x[0:1]  # made and dropped: fills the registry with dead entries to prune
+            x[0] = w * k
+            stale.extend(v for v in views if not v.requires_grad)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stale == []
