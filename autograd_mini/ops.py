@@ -266,8 +266,6 @@ def _expand_copy(x: np.ndarray, shape: tuple) -> np.ndarray:
 def _clip(x: np.ndarray, lo: Any = None, hi: Any = None) -> np.ndarray:
     if lo is None and hi is None:
         return x.copy()
-    # A 0-d bound counts as the number it holds (as PyTorch's 0-d tensors): x keeps its dtype.
-    lo, hi = (b.item() if type(b) is np.ndarray and b.ndim == 0 else b for b in (lo, hi))
     return np.clip(x, lo, hi)
 
 

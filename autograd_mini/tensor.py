@@ -962,7 +962,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             and da.dtype is not db.dtype
             and (da.ndim == 0) != (db.ndim == 0)
         ):
-            datas = _zero_dim_as_number(da, db)
+            datas = _zero_dims_as_numbers(datas)
         record = ra or rb
     elif n == 1:
         a = args[0]
@@ -980,11 +980,13 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         data_list: list = []
         edge_list: list = []
         version_list: list = []
-        record = raw = scalars = False
+        record = raw = scalars = zero_d = False
         needs = 0  # bit i: input i needs a gradient
         for i, x in enumerate(args):
             if isinstance(x, Tensor):
-                data_list.append(x.data)
+                d = x.data
+                data_list.append(d)
+                zero_d = zero_d or not d.ndim
                 edge_list.append(x._node or (x if x._rg else None))
                 version_list.append(x._version[0])
                 if x._rg:
@@ -999,6 +1001,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 version_list.append(None)
                 raw = raw or isinstance(x, np.ndarray)
         datas = tuple(data_list)
+        if zero_d:
+            datas = _zero_dims_as_numbers(datas)
         if scalars:
             args = tuple(x.item() if isinstance(x, _GENERIC) else x for x in args)
     saved = None
@@ -1119,16 +1123,19 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     return t
 
 
-def _zero_dim_as_number(da: np.ndarray, db: np.ndarray) -> tuple:
-    """The forward's operands when one is 0-d: PyTorch lets a tensor with dimensions keep its
-    dtype against a 0-d one of the same kind (float32 times a float64 0-d tensor is float32,
-    int32 plus an int64 one int32), where NumPy would widen. The 0-d one then enters as the
-    number it holds; the node keeps the array, so the rules see its dtype."""
-    z, other = (da, db) if da.ndim == 0 else (db, da)
-    kz, ko = z.dtype.kind, other.dtype.kind
-    if z.dtype == other.dtype or not (kz == ko or (kz in "iu" and ko in "iu")):
-        return (da, db)
-    return (z.item(), db) if z is da else (da, z.item())
+_KIND = {"b": "b", "i": "i", "u": "i", "f": "f", "c": "c"}  # PyTorch's categories
+
+
+def _zero_dims_as_numbers(datas: tuple) -> tuple:
+    """The forward's operands when some are 0-d: PyTorch lets the operands with dimensions
+    keep their dtype against a 0-d one of the same kind (float32 times a float64 0-d tensor
+    is float32, int32 plus an int64 one int32), where NumPy would widen. Such a 0-d operand
+    enters as the number it holds; the node keeps the array, so the rules see its dtype."""
+    kinds = {_KIND.get(d.dtype.kind) for d in datas if type(d) is _NDARRAY and d.ndim}
+    return tuple(
+        d.item() if type(d) is _NDARRAY and not d.ndim and _KIND.get(d.dtype.kind) in kinds else d
+        for d in datas
+    )
 
 
 def _torch_float(out: np.ndarray, datas: tuple) -> np.ndarray:

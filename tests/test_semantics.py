@@ -420,6 +420,9 @@ def test_a_zero_dim_tensor_promotes_as_in_pytorch(dims, zero_dim, result, alike)
     z = ag.tensor(np.array(2).astype(zero_dim))
     for f in (lambda a, b: a + b, lambda a, b: a * b, ag.maximum, ag.minimum):
         assert f(x, z).dtype == result and f(z, x).dtype == result
+    if dims != "bool":  # (where with a bool condition, any number of operands)
+        cond = np.array([True, False, True])
+        assert ag.where(cond, x, z).dtype == result and ag.where(cond, z, x).dtype == result
     assert (ag.tensor(np.array(1).astype(dims)) * z).dtype == alike  # both 0-d
     assert (x * z.reshape(1)).dtype == alike  # both with dimensions
 
