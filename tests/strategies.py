@@ -6,7 +6,7 @@ are 1-3 inputs. Each child is fitted to the shape its op expects (reshape, or a 
 repeated indices when the sizes differ) and mapped into the op's domain (`t*t + 0.5` for
 positive / non-zero inputs, `t + ramp` for inputs that must vary), so every tree is
 differentiable at the drawn point. Values are kept of order one (a node whose value exceeds 3
-in magnitude is scaled by a constant) so that central differences stay accurate.
+in magnitude is scaled by a power of ten) so that central differences stay accurate.
 
 Usage::
 
@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -96,8 +97,11 @@ def _apply(case: OpCase, children: list[_Sub], values: Sequence[np.ndarray]) -> 
     assume(bool(np.isfinite(value).all()))
     biggest = float(np.abs(value).max()) if value.size else 0.0
     if biggest > _MAX_ABS:
-        c = _MAX_ABS / biggest  # a constant: keeps the tree's values (and slopes) moderate
-        return _Sub(lambda *xs: fn(*xs) * c, f"{c:.3g}*{text}", value * c)
+        # A constant keeps the tree's values (and slopes) moderate. It is a power of ten, not
+        # _MAX_ABS / biggest: that would scale every large node to exactly +-3, and
+        # maximum(a, b) of two such nodes would sit on its kink at the drawn point.
+        c = 10.0 ** -math.ceil(math.log10(biggest / _MAX_ABS))
+        return _Sub(lambda *xs: fn(*xs) * c, f"{c:.0e}*{text}", value * c)
     return _Sub(fn, text, value)
 
 
