@@ -35,7 +35,7 @@ def _made(
     v._db = db
     v._op = op
     v._seq = next(_sequence)
-    v._mark = None
+    v._g = None
     return v
 
 
@@ -68,7 +68,6 @@ class Value:
         "_op",
         "_g",
         "_seq",
-        "_mark",
         "_label",
         "__weakref__",
     )
@@ -85,9 +84,8 @@ class Value:
         self._b = kids[1] if len(kids) > 1 else None
         self._da = self._db = 0.0  # ∂self/∂input (set by the ops below)
         self._op = _op
-        self._g = 0.0  # gradient reaching this node in the running backward pass
         self._seq = next(_sequence)  # creation order: inputs are always older
-        self._mark = None  # the last backward pass to meet this node
+        self._g = None  # gradient reaching this node in a running backward pass; None outside
         if label:
             self._label = label
 
@@ -122,7 +120,7 @@ class Value:
             v._db = 1.0
             v._op = "+"
             v._seq = next(_sequence)
-            v._mark = None
+            v._g = None
             return v
         if isinstance(other, _Number):
             return _made(self.data + other, "+", self, 1.0)
@@ -156,7 +154,7 @@ class Value:
             v._db = self.data
             v._op = "*"
             v._seq = next(_sequence)
-            v._mark = None
+            v._g = None
             return v
         if isinstance(other, _Number):
             return _made(self.data * other, "*", self, other)
@@ -250,39 +248,43 @@ class Value:
         # shares reach a node in the Tensor engine's order (the same sums, to the last bit).
         # Nodes are found depth-first, newer input first: the order found is then nearly
         # newest-first already and sorting it is cheap (sorting the breadth-first order took
-        # a third of backward). This pass's fresh token in `_mark` tells the nodes it has met:
-        # cheaper than a `seen` set, and nothing to reset afterwards. A loop, not recursion:
-        # a long chain cannot overflow the stack.
-        token = object()
-        self._mark = token
-        self._g = 1.0
+        # a third of backward). `_g` is None outside a pass: a node whose `_g` is a number has
+        # been met. The pass sets it back to None as each node runs (and for every node it met
+        # if it is interrupted), so nothing is left to reset; a mark per node would be one
+        # more slot for the garbage collector to walk. A loop, not recursion: a long chain
+        # cannot overflow the stack.
         order = []
         stack = [self]
-        pop = stack.pop
-        while stack:
-            v = pop()
-            order.append(v)
-            a = v._a
-            if a is not None:
-                if a._mark is not token:
-                    a._mark = token
-                    a._g = 0.0
-                    stack.append(a)
-                b = v._b
-                if b is not None and b._mark is not token:
-                    b._mark = token
-                    b._g = 0.0
-                    stack.append(b)  # on top: in `a op b`, b is usually the newer
-        order.sort(key=_by_seq, reverse=True)
-        for v in order:
-            g = v._g
-            v.grad += g
-            a = v._a
-            if a is not None:
-                a._g += v._da * g  # the chain rule: local derivative × upstream gradient
-                b = v._b
-                if b is not None:
-                    b._g += v._db * g
+        try:
+            self._g = 1.0
+            pop = stack.pop
+            while stack:
+                v = pop()
+                order.append(v)
+                a = v._a
+                if a is not None:
+                    if a._g is None:
+                        a._g = 0.0
+                        stack.append(a)
+                    b = v._b
+                    if b is not None and b._g is None:
+                        b._g = 0.0
+                        stack.append(b)  # on top: in `a op b`, b is usually the newer
+            order.sort(key=_by_seq, reverse=True)
+            for v in order:
+                g = v._g
+                v._g = None
+                v.grad += g
+                a = v._a
+                if a is not None:
+                    a._g += v._da * g  # the chain rule: local derivative × upstream gradient
+                    b = v._b
+                    if b is not None:
+                        b._g += v._db * g
+        except BaseException:
+            for v in order + stack:
+                v._g = None
+            raise
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"

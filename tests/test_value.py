@@ -184,6 +184,21 @@ def test_backward_from_another_root_reaches_nodes_an_earlier_pass_met():
     assert (a.grad, b.grad, h.grad) == (11.0, 4.0, 2.0)
 
 
+def test_a_backward_that_fails_midway_leaves_nothing_behind():
+    # The pass marks the nodes it meets; one that stops early must unmark them all, or the
+    # next pass would skip them and leave their gradients silently short.
+    a, b = Value(2.0), Value(5.0)
+    h = a * b
+    out = h * h + a
+    b.grad = None  # b runs before a (it is newer): the pass stops with a still marked
+    with pytest.raises(TypeError):
+        out.backward()
+    for v in (a, b, h, out):
+        v.grad = 0.0
+    out.backward()  # (ab)² + a: d/da = 2hb + 1, d/db = 2ha, with h = ab
+    assert (a.grad, b.grad, h.grad, out.grad) == (101.0, 40.0, 20.0, 1.0)
+
+
 def test_shares_are_summed_newest_consumer_first():
     # Float addition is not associative: the order of the three shares reaching x shows.
     # The Tensor engine sums them newest consumer first, and so must the scalar engine.
