@@ -584,6 +584,24 @@ def write_text(path: str, text: str) -> None:
     _atomic_write(path, write)
 
 
+def _plain_log_ticks(ax: Any) -> None:
+    """Tick labels as plain numbers (0.1, 1, 2, 5); 2 and 5 only on an axis under 2 decades."""
+    from matplotlib.ticker import FuncFormatter
+
+    def major(v: float, _pos: int) -> str:
+        return f"{v:g}"
+
+    def minor(v: float, _pos: int) -> str:
+        lo, hi = ax.get_xlim()
+        if v <= 0 or lo <= 0 or hi / lo >= 100:
+            return ""  # a wide axis: the decades alone, or the labels run into each other
+        mantissa = v / 10 ** math.floor(math.log10(v))
+        return f"{v:g}" if any(abs(mantissa - m) < 1e-6 for m in (2, 5)) else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(major))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def write_plot(path: str, results: list[CaseResult]) -> None:
     """A bar chart per case of each peer's median time relative to the reference."""
     import matplotlib
@@ -608,8 +626,9 @@ def write_plot(path: str, results: list[CaseResult]) -> None:
         if target is not None:
             ax.axvline(target, color="tab:red", linestyle="--", linewidth=0.8)
         ax.invert_yaxis()
+        _plain_log_ticks(ax)
         ax.set_title(f"{res.case.label} (vs {res.base})", fontsize=9)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(which="both", labelsize=8)
     for ax in list(axes.flat)[len(shown) :]:
         ax.set_visible(False)
     fig.suptitle("median time relative to the reference (log scale; dashed: target)")

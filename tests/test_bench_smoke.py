@@ -188,6 +188,27 @@ def test_bench_command_end_to_end(tmp_path):
     assert "| autograd_mini |" in md.read_text()
 
 
+def test_plot_is_a_png_with_plain_tick_labels(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    res = harness.run_case(_cases("W3")[0], ONLY, repeats=1, min_time=0.0, log=lambda s: None)
+    path = tmp_path / "chart.png"
+    harness.write_plot(str(path), [res])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Ticks read as numbers: 2 and 5 between the decades only on a narrow axis.
+    fig, ax = plt.subplots()
+    ax.set_xscale("log")
+    harness._plain_log_ticks(ax)
+    major, minor = ax.xaxis.get_major_formatter(), ax.xaxis.get_minor_formatter()
+    ax.set_xlim(0.5, 30)
+    assert [major(v, 0) for v in (0.01, 1, 100)] == ["0.01", "1", "100"]
+    assert [minor(v, 0) for v in (0.5, 2, 3, 20)] == ["0.5", "2", "", "20"]
+    ax.set_xlim(1e-4, 1)
+    assert [minor(v, 0) for v in (0.002, 0.5)] == ["", ""]
+    plt.close(fig)
+
+
 def test_bench_command_rejects_bad_arguments(capfd):
     from autograd_mini.bench import main
 
