@@ -150,9 +150,16 @@ def _reaches_outside(out: Tensor, leaves: list) -> bool:
 
 
 def _trace(
-    f: Callable, args: Sequence[Any], nums: tuple, kwargs: dict, fname: str, *more: Sequence[Any]
+    f: Callable,
+    args: Sequence[Any],
+    nums: tuple,
+    kwargs: dict,
+    fname: str,
+    *more: Sequence[Any],
+    before: Callable[[list[Tensor]], None] | None = None,
 ) -> tuple[Tensor, list[Tensor], bool, bool]:
     """Call f on leaves for `args[nums]`: (output, leaves, Tensor mode, record the backward).
+    `before(leaves)` runs first, to reject bad input before f's work is done.
 
     Tensor mode when a Tensor is among the arguments (or `more`); NumPy arguments give NumPy
     results, unless f closed over the variable of an enclosing transform that is still
@@ -163,6 +170,8 @@ def _trace(
     grad_on = is_grad_enabled()
     with enable_grad():
         call, leaves = _prepare(tuple(args), nums, fname)
+        if before is not None:
+            before(leaves)
         ids = _running.ids
         keys = [id(_key(leaf)) for leaf in leaves]  # marked while f runs (see _walk)
         for k in keys:
@@ -345,14 +354,21 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
         )
     if not primals:
         raise TypeError("jvp: need at least one primal argument")
+    # The tangents are checked before f runs. A Tensor tangent puts jvp in Tensor mode, where
+    # the result is recorded exactly when grad is on: that much of `create` is known already.
+    grad_on = is_grad_enabled()
+    tans: list = []
+
+    def check_tangents(leaves: list[Tensor]) -> None:
+        for i, (t, leaf) in enumerate(zip(tangents, leaves)):
+            tans.append(_cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=grad_on))
+
     nums = tuple(range(len(primals)))
-    out, leaves, tmode, create = _trace(f, primals, nums, {}, "jvp", tangents)
+    out, leaves, tmode, create = _trace(
+        f, primals, nums, {}, "jvp", tangents, before=check_tangents
+    )
     _check_float_output(out, "jvp")
     with enable_grad():
-        tans = [
-            _cotangent(t, leaf, "jvp", f"tangent {i}", keep_tensor=create)
-            for i, (t, leaf) in enumerate(zip(tangents, leaves))
-        ]
         tangent_out = _jvp_double_vjp(out, leaves, tans, create)
     if tmode:
         value = out if create else out.detach()

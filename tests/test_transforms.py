@@ -455,6 +455,20 @@ def test_jvp_argument_errors():
         jvp(ag.sin, (np.ones(3),), (np.ones(2),))
 
 
+def test_jvp_rejects_a_bad_tangent_before_calling_f():
+    calls = []
+
+    def f(x):
+        calls.append(x)
+        return x.sin()
+
+    with pytest.raises(ValueError, match=r"tangent 0 has shape \(2,\)"):
+        jvp(f, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(TypeError, match="tangent 0 has dtype complex128"):
+        jvp(f, (ag.tensor([1.0]),), (ag.tensor(np.array([1j])),))
+    assert calls == []
+
+
 def test_jvp_of_constant_function_is_zero():
     out, t = jvp(lambda a: ag.tensor([1.0, 2.0]), (np.ones(3),), (np.ones(3),))
     np.testing.assert_array_equal(t, [0.0, 0.0])
