@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, get_rng
 
 __all__ = ["DataLoader", "make_moons", "load_digits"]
 
@@ -63,8 +63,10 @@ class DataLoader:
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         # One generator for the loader's lifetime: a seeded loader replays the same sequence
-        # of epochs, and consecutive epochs get different orders.
-        self._rng = np.random.default_rng(seed)
+        # of epochs, and consecutive epochs get different orders. Without a seed, each epoch
+        # draws from the global generator, so ag.manual_seed makes it reproducible (as
+        # torch.manual_seed does for a shuffling torch DataLoader).
+        self._rng = None if seed is None else np.random.default_rng(seed)
 
     @property
     def n_samples(self) -> int:
@@ -83,8 +85,10 @@ class DataLoader:
         n = self.n_samples
         # Draw the order now rather than on the first next(), so creating an iterator is
         # what consumes randomness, as with torch's RandomSampler.
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        return self._batches(order)
+        if not self.shuffle:
+            return self._batches(np.arange(n))
+        rng = self._rng if self._rng is not None else get_rng()
+        return self._batches(rng.permutation(n))
 
     def _batches(self, order: np.ndarray) -> Iterator[tuple[Tensor, Tensor]]:
         step = self._step()

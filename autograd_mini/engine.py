@@ -519,8 +519,8 @@ def _run_node(
         if type(e) is not Node:
             if targets:
                 _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
-            elif fresh and e.grad is None:  # the everyday leaf: its first gradient, ours to keep
-                e.grad = _leaf_grad(gi)
+            elif fresh and e._grad is None:  # the everyday leaf: its first gradient, ours to keep
+                e._grad = _leaf_grad(gi)
             else:
                 _accumulate_leaf(e, gi, fresh, create)
             continue
@@ -579,37 +579,37 @@ def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
 
     if create:
         g = _as_tensor(g)
-        if leaf.grad is not None:
-            leaf.grad = leaf.grad + g
+        if leaf._grad is not None:
+            leaf._grad = leaf._grad + g
         elif g._rg:  # a .grad of its own: a rule may send one tensor to several leaves
-            leaf.grad = g * 1
+            leaf._grad = g * 1
         else:
-            leaf.grad = Tensor(g.data.copy())
+            leaf._grad = Tensor(g.data.copy())
         return
     if isinstance(g, Tensor):
         g = g.data
     if g.dtype != leaf.data.dtype:
         g = g.astype(leaf.data.dtype)
-    if leaf.grad is None:
-        leaf.grad = _leaf_grad(
+    if leaf._grad is None:
+        leaf._grad = _leaf_grad(
             g if (is_owned and type(g) is np.ndarray) else np.array(g, copy=True)
         )
-    elif leaf.grad._node is not None or not leaf.grad.data.flags.writeable:
-        leaf.grad = Tensor(leaf.grad.data + g)
+    elif leaf._grad._node is not None or not leaf._grad.data.flags.writeable:
+        leaf._grad = Tensor(leaf._grad.data + g)
     else:
-        if leaf.grad.shape != leaf.shape:
+        if leaf._grad.shape != leaf.shape:
             raise RuntimeError(
                 f"cannot accumulate a gradient of shape {leaf.shape} into .grad of shape "
-                f"{leaf.grad.shape}"
+                f"{leaf._grad.shape}"
             )
-        leaf.grad.data += g
-        leaf.grad._version[0] += 1
+        leaf._grad.data += g
+        leaf._grad._version[0] += 1
 
 
 def _leaf_grad(arr: np.ndarray) -> Any:
     """A leaf's new `.grad`: Tensor(arr), without re-checking an array the engine made."""
     grad = _tensor_type[0].__new__(_tensor_type[0])
-    grad.data, grad.grad, grad._rg, grad._node, grad._version, grad._base = (
+    grad.data, grad._grad, grad._rg, grad._node, grad._version, grad._base = (
         arr, None, False, None, [0], None
     )  # fmt: skip
     return grad

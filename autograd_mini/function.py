@@ -63,6 +63,8 @@ class _FunctionOp:
         grads = self.cls.backward(self.ctx, gt)
         if not isinstance(grads, tuple | list):
             grads = (grads,)
+        if len(grads) > len(edges) and all(gi is None for gi in grads[len(edges) :]):
+            grads = grads[: len(edges)]  # trailing Nones are fine, as in PyTorch
         if len(grads) != len(edges):
             raise RuntimeError(
                 f"{self.name}.backward returned {len(grads)} gradients, but forward took "
@@ -137,6 +139,16 @@ def _once_differentiable(name: str, gi: Any, g: Tensor, edges: tuple) -> Any:
     return _stand_in(name, arr, inputs)
 
 
+def _saved_in(arr: np.ndarray, saved: tuple) -> bool:
+    """Whether `saved` holds `arr` or an array sharing its memory (a view of it)."""
+    return any(
+        v is arr
+        or (type(v) is np.ndarray and np.may_share_memory(v, arr))
+        or (isinstance(v, Tensor) and np.may_share_memory(v.data, arr))
+        for v in saved
+    )
+
+
 class Function:
     """Base class for user-defined differentiable ops (static forward and backward)."""
 
@@ -185,10 +197,17 @@ class Function:
                 (a._node if a._node is not None else a) if need else None
                 for a, need in zip(args, needs)
             )
-            versions = [a._version[0] if isinstance(a, Tensor) else None for a in args]
+            saved = ctx._saved or ()
+            # As in PyTorch, only what forward saved is checked at backward: an input it did
+            # not save may change in place before backward without changing the gradients.
+            versions = [
+                (a._version[0] if _saved_in(a.data, saved) else engine.UNCHECKED)
+                if isinstance(a, Tensor)
+                else None
+                for a in args
+            ]
             # If forward saved its output, an in-place change of it before backward must
             # be caught like one of a built-in op's saved output.
-            saved = ctx._saved or ()
             kept = any(type(v) is np.ndarray and np.may_share_memory(v, out) for v in saved)
             node = Node(
                 op, args, edges, versions, out if kept else None, t._version if kept else None, None

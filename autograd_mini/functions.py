@@ -106,8 +106,8 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
     return _t(x).mean(axis, keepdims, **kw)
 
 
-def concatenate(seq: Sequence[Any], axis: int = 0, **kw: Any) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(seq: Sequence[Any], axis: int | None = 0, **kw: Any) -> Tensor:
+    """Join tensors along an existing axis (axis=None: flattened, as NumPy does)."""
     if "dim" in kw:
         axis = kw.pop("dim")
     if kw:
@@ -115,6 +115,8 @@ def concatenate(seq: Sequence[Any], axis: int = 0, **kw: Any) -> Tensor:
     seq = tuple(seq)
     if not seq:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:
+        seq, axis = tuple(_t(x).reshape(-1) for x in seq), 0
     nd = np.ndim(seq[0].data if isinstance(seq[0], Tensor) else seq[0])
     if nd == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")

@@ -392,19 +392,24 @@ minimum = primitive("minimum", np.minimum,
                     lambda g, ans, x, y: g * _tie(x, y))  # fmt: skip
 
 # elementwise functions
-exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True, floats=True)
+exp = primitive("exp", np.exp, lambda g, ans, x: g * ans, saves_ans=True, reads=False,
+                floats=True)  # fmt: skip
 log = primitive("log", np.log, lambda g, ans, x: g / x, floats=True)
-sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True, floats=True)
+sqrt = primitive("sqrt", np.sqrt, lambda g, ans, x: g / (2 * ans), saves_ans=True, reads=False,
+                 floats=True)  # fmt: skip
 std_sqrt = primitive("std_sqrt", np.sqrt,  # std = √var; 0 where var = 0, as torch has it
                      lambda g, ans, x: where(ans == 0, 0.0, g / (2 * where(ans == 0, 1.0, ans))),
-                     saves_ans=True)  # fmt: skip
+                     saves_ans=True, reads=False)  # fmt: skip
 sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x), floats=True)
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x), floats=True)
 tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True,
-                 floats=True)  # fmt: skip
+                 reads=False, floats=True)  # fmt: skip
 sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True,
-                    floats=True)  # fmt: skip
-relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, x > 0))
+                    reads=False, floats=True)  # fmt: skip
+# relu's rule reads its output, as PyTorch's does (ans > 0 exactly where x > 0), so it is the
+# output, not the input, that must not change in place before backward.
+relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, ans > 0),
+                 saves_ans=True, reads=False)  # fmt: skip
 abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
 clip = primitive("clip", _clip,  # min(max(x, lo), hi); x's gradient only strictly inside
                  lambda g, ans, x, lo, hi: _masked(g, _inside(x, lo, hi)),
@@ -432,10 +437,10 @@ min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, kee
                 _dmax, saves_ans=True)  # fmt: skip
 softmax = primitive("softmax", _softmax,
                     lambda g, ans, x, axis: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
-                    saves_ans=True, floats=True)  # fmt: skip
+                    saves_ans=True, reads=False, floats=True)  # fmt: skip
 log_softmax = primitive("log_softmax", _log_softmax,
                         lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
-                        saves_ans=True, floats=True)  # fmt: skip
+                        saves_ans=True, reads=False, floats=True)  # fmt: skip
 # softmax cross-entropy of logits x against integer classes t (a constant): one node
 cross_entropy = primitive("cross_entropy", _cross_entropy,
                           _dcross_entropy, None, saving=_cross_entropy_saving)  # fmt: skip

@@ -103,7 +103,7 @@ def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndar
 class Tensor:
     """An n-d array (`.data`) with an optional gradient (`.grad`) and recorded history."""
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_version", "_base", "__weakref__")
+    __slots__ = ("data", "_grad", "_rg", "_node", "_version", "_base", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__  # == is elementwise, so identity is the hash
 
@@ -112,7 +112,7 @@ class Tensor:
         if requires_grad:
             _check_grad_dtype(arr.dtype)
         self.data = arr
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._rg = bool(requires_grad)
         self._node: Node | None = None
         self._version = [0]  # shared by views of the same memory
@@ -141,6 +141,34 @@ class Tensor:
             _check_grad_dtype(self.data.dtype, "requires_grad_")
         self._rg = bool(requires_grad)
         return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient backward accumulated here (None until one arrives)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        # Checked here, as PyTorch checks it: a wrong .grad would otherwise fail far away,
+        # in the next backward or optimizer step.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"grad: assigned grad must be a Tensor or None, got {type(value).__name__}"
+                )
+            if value is self:
+                raise ValueError("grad: a tensor cannot be its own gradient")
+            if value.data.shape != self.data.shape:
+                raise ValueError(
+                    f"grad: assigned grad has shape {value.data.shape}, the tensor has shape "
+                    f"{self.data.shape}"
+                )
+            if value.data.dtype != self.data.dtype:
+                raise TypeError(
+                    f"grad: assigned grad has dtype {value.data.dtype}, the tensor has dtype "
+                    f"{self.data.dtype}"
+                )
+        self._grad = value
 
     @property
     def is_leaf(self) -> bool:
@@ -207,7 +235,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing this data (and version counter) with no history."""
         t = Tensor.__new__(Tensor)
-        t.data, t.grad, t._rg, t._node, t._version, t._base = (
+        t.data, t._grad, t._rg, t._node, t._version, t._base = (
             self.data,
             None,
             False,
@@ -496,7 +524,7 @@ class Tensor:
     def _written(self, name: str, op: Op, other: Any, attrs: dict | None) -> Tensor:
         """op(self, other), recorded on a snapshot of self (the value a write would store)."""
         snap = Tensor.__new__(Tensor)
-        snap.data, snap.grad, snap._rg, snap._node = self.data.copy(), None, self._rg, self._node
+        snap.data, snap._grad, snap._rg, snap._node = self.data.copy(), None, self._rg, self._node
         snap._version, snap._base = [0], None
         res = apply(op, (snap, other), attrs)
         _check_cast(name, res.data, self.data)
@@ -947,12 +975,18 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 # naming the op, where PyTorch would wrap it around silently).
                 a = a.item()
                 args = (a, b)
+            elif type(a) is list or type(a) is tuple:
+                a = _sequence_operand(op, a, args)
+                args = (a, b)
             da, ra = a, False
         if isinstance(b, Tensor):
             db, rb = b.data, b._rg
         else:
             if isinstance(b, _GENERIC):
                 b = b.item()
+                args = (args[0], b)
+            elif type(b) is list or type(b) is tuple:
+                b = _sequence_operand(op, b, args)
                 args = (args[0], b)
             db, rb = b, False
         datas: tuple = (da, db)
@@ -996,6 +1030,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 if isinstance(x, _GENERIC):  # a Python number (see the 2-argument path)
                     x = x.item()
                     scalars = True
+                elif type(x) is list or type(x) is tuple:
+                    x = _sequence_operand(op, x, args)
+                    scalars = True
+                    args = args[:i] + (x,) + args[i + 1 :]
                 data_list.append(x)
                 edge_list.append(None)
                 version_list.append(None)
@@ -1025,7 +1063,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             od = out.dtype
     t = Tensor.__new__(Tensor)
     t.data = out
-    t.grad = None
+    t._grad = None
     if _Anomaly.enabled:
         _check_forward(op, datas, out)
     # Integer and bool results (comparisons, casts to int) never carry a gradient; complex
@@ -1255,6 +1293,14 @@ def _memory_shared(view: Tensor, n_views: int = 0) -> bool:
     return sys.getrefcount(view._version) > 2 + chain + n_views
 
 
+def _sequence_operand(op: Op, x: list | tuple, args: tuple) -> np.ndarray:
+    """A list or tuple operand as the array `tensor(x)` would hold (a constant)."""
+    try:
+        return _to_array(x)
+    except (ValueError, TypeError) as e:
+        raise _op_error(op, args, e) from None
+
+
 def _own_arrays(args: tuple) -> tuple:
     """`args` with each plain NumPy array copied: the node keeps its arguments for backward,
     and a caller who changes an array it passed (which has no version counter) must not
@@ -1270,7 +1316,7 @@ _next_seq = engine._sequence.__next__
 def _make(data: np.ndarray, node: Node) -> Tensor:
     """A Tensor standing for `node`'s output (used when the backward pass is recorded)."""
     t = Tensor.__new__(Tensor)
-    t.data, t.grad, t._rg, t._node = data, None, True, node
+    t.data, t._grad, t._rg, t._node = data, None, True, node
     t._version, t._base = node.ans_cell if node.ans is not None else [0], None
     return t
 

@@ -138,6 +138,25 @@ def test_seeded_loaders_are_reproducible(batch_size):
     assert epochs_a != epochs_c
 
 
+def test_an_unseeded_loader_follows_manual_seed():
+    # As a shuffling torch DataLoader follows torch.manual_seed: each epoch's order comes
+    # from the global generator, so seeding it replays the epochs.
+    import autograd_mini as ag
+
+    X, y = _indexed(30)
+
+    def epochs():
+        ag.manual_seed(0)
+        loader = DataLoader(X, y, batch_size=4)
+        return [_epoch_ids(loader).tolist() for _ in range(3)]
+
+    first, again = epochs(), epochs()
+    assert first == again
+    assert first[0] != first[1]  # still a new order every epoch
+    ag.manual_seed(1)
+    assert _epoch_ids(DataLoader(X, y, batch_size=4)).tolist() != first[0]
+
+
 def test_unshuffled_loader_ignores_seed_and_repeats():
     X, y = _indexed(9)
     loader = DataLoader(X, y, batch_size=4, shuffle=False, seed=3)

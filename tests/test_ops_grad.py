@@ -746,12 +746,18 @@ def _flatten(draw: st.DrawFn) -> Case:
 def _concatenate(draw: st.DrawFn) -> Case:
     base = list(draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=3)))
     nd = len(base)
-    axis = draw(st.integers(-nd, nd - 1))
     k = draw(st.integers(1, 3))
     args = []
-    for _ in range(k):
-        base[axis] = draw(st.integers(0, 3))
-        args.append(_values(draw, tuple(base), _floats(-3, 3)))
+    if draw(st.booleans()):
+        axis = draw(st.integers(-nd, nd - 1))
+        for _ in range(k):
+            base[axis] = draw(st.integers(0, 3))
+            args.append(_values(draw, tuple(base), _floats(-3, 3)))
+    else:  # axis=None, as NumPy: every input flattened (any shapes, 0-d too), then joined
+        axis = None
+        for _ in range(k):
+            shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3))
+            args.append(_values(draw, shape, _floats(-3, 3)))
     kinds = draw(st.lists(st.sampled_from(["tensor", "ndarray"]), min_size=k, max_size=k))
     kinds[draw(st.integers(0, k - 1))] = "tensor"
     form = draw(st.sampled_from(["concatenate", "cat", "dim"]))

@@ -488,7 +488,10 @@ def test_numpy_hyperparameters_and_float64_grads_keep_float32() -> None:
     # np.float64 scalars would promote float32 arithmetic; the update must stay float32.
     p = param(X0, np.float32)
     opt = Adam([p], lr=np.float64(0.1), betas=(np.float64(0.9), 0.999), eps=np.float64(1e-8))
-    p.grad = Tensor(quad_grad(X0))  # float64 gradient on a float32 parameter
+    with pytest.raises(TypeError, match="grad: assigned grad has dtype float64.*float32"):
+        p.grad = Tensor(quad_grad(X0))  # as in PyTorch, .grad must match the dtype...
+    p.grad = Tensor(np.zeros(3, np.float32))
+    p.grad.data = quad_grad(X0)  # ... but its array can still be swapped for a float64 one
     opt.step()
     assert p.data.dtype == np.float32 and opt.state[p]["exp_avg"].dtype == np.float32
     expected = param(X0, np.float32)

@@ -617,6 +617,11 @@ def test_function_checks_its_gradient_count_shape_and_dtype():
     for fn, message in cases:
         with pytest.raises(RuntimeError, match=message):
             fn.apply(x).sum().backward()
+    # Extra gradients that are all None are dropped, as PyTorch drops them.
+    doubling("TrailingNone", lambda g: (g * 2, None, None)).apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="ExtraGrad.*3 gradients"):
+        doubling("ExtraGrad", lambda g: (g * 2, None, g)).apply(x).sum().backward()
 
 
 def test_function_input_version_check_and_anomaly():
@@ -915,6 +920,120 @@ def test_in_place_change_of_an_input_whose_value_no_rule_reads_is_allowed():
     c += 1
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         z.backward()
+
+
+def test_assigning_grad_is_checked_where_it_happens():
+    # As PyTorch checks it: a wrong .grad would otherwise surface later, far away (an
+    # ndarray .grad used to crash SGD.step with an AttributeError about a memoryview).
+    x = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match="grad: assigned grad must be a Tensor or None, got nd"):
+        x.grad = np.ones(2)
+    with pytest.raises(ValueError, match=r"grad: assigned grad has shape \(3,\).*\(2,\)"):
+        x.grad = ag.ones(3)
+    with pytest.raises(TypeError, match="grad: assigned grad has dtype float32.*float64"):
+        x.grad = ag.ones(2, dtype="float32")
+    with pytest.raises(ValueError, match="its own gradient"):
+        x.grad = x
+    assert x.grad is None  # nothing was stored by the failed assignments
+    x.grad = ag.tensor([0.5, 0.5])
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.5, 2.5])  # backward adds to it
+    x.grad = None
+    assert x.grad is None
+
+
+# Ops whose rules read only their output (as PyTorch saves it): an in-place change of the
+# input before backward is harmless, one of the output is caught.
+OUTPUT_READERS = {
+    "exp": lambda t: t.exp(),
+    "sqrt": lambda t: t.sqrt(),
+    "tanh": lambda t: t.tanh(),
+    "sigmoid": lambda t: t.sigmoid(),
+    "relu": lambda t: t.relu(),
+    "std": lambda t: t.std(axis=0),
+    "softmax": lambda t: ag.nn.functional.softmax(t, axis=0),
+    "log_softmax": lambda t: ag.nn.functional.log_softmax(t, axis=0),
+}
+
+
+@pytest.mark.parametrize("name", OUTPUT_READERS)
+def test_ops_that_read_their_output_check_the_output_not_the_input(name):
+    f = OUTPUT_READERS[name]
+    weights = ag.tensor([1.0, -2.0, 3.0])
+    x = leaf([0.5, 1.5, 2.0])
+    f(x * 1).backward(ag.ones_like(f(x)) * weights if f(x).ndim else None)
+    expected = x.grad.data.copy()
+    x.grad = None
+    y = x * 1
+    z = f(y)
+    y += 1  # z's rule does not read y
+    z.backward(ag.ones_like(z) * weights if z.ndim else None)
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-15)
+    y = x * 1
+    z = f(y)
+    w = z * 1  # (z itself may not be written in place while the graph needs it...)
+    z += 1  # ... which is the point: its rule reads it
+    with pytest.raises(RuntimeError, match=f"output of '.*{name[:4]}"):
+        w.sum().backward()
+
+
+def test_a_function_checks_only_the_inputs_forward_saved():
+    # As PyTorch: what forward did not save may change in place before backward.
+    class Triple(ag.Function):
+        @staticmethod
+        def forward(ctx, w):
+            return w * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3
+
+    class Square(ag.Function):
+        @staticmethod
+        def forward(ctx, w):
+            ctx.save_for_backward(w[:])  # a view of the input counts as the input
+            return w * w
+
+        @staticmethod
+        def backward(ctx, g):
+            (w,) = ctx.saved_tensors
+            return g * 2 * w
+
+    w = leaf([1.0, 2.0])
+    v = w * 1
+    y = Triple.apply(v)
+    v += 1
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [3.0, 3.0])
+    v = w * 1
+    y = Square.apply(v)
+    v += 1
+    with pytest.raises(RuntimeError, match="input 0 of 'Square'"):
+        y.sum().backward()
+
+
+def test_list_operands_are_constants_read_as_tensor_reads_them():
+    # A list (or tuple) on either side of an operator is the array ag.tensor makes of it,
+    # taken when the op runs: changing the list afterwards changes nothing.
+    x = leaf([1.0, 2.0])
+    (x ** [2.0, 3.0]).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 12.0])
+    x.grad = None
+    (x @ [1.0, 2.0] + [3.0, 4.0] @ x).backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 6.0])
+    x.grad = None
+    k = [1.0, 2.0]
+    y = (x * k).sum()
+    k[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0])
+    x.grad = None
+    ag.where(x > 1, x, (5.0, 6.0)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"mul: .*inhomogeneous.*shape \(2,\) float64, list"):
+        x * [[1.0], [2.0, 3.0]]
+    with pytest.raises(TypeError, match="add: .*dtype <U1"):
+        x + ["a", "b"]
 
 
 VIEWS_OF_A_BASE = [  # (make a view of a 4-vector, how often each element appears in it)
