@@ -25,7 +25,19 @@ def _as_array(a: Any, name: str) -> np.ndarray:
     arr = a.data if isinstance(a, Tensor) else np.asarray(a)
     if arr.ndim == 0:
         raise ValueError(f"DataLoader: {name} must have a sample axis, got a 0-d array")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"DataLoader: {name} must hold numbers, got dtype {arr.dtype}")
     return arr
+
+
+def _generator(name: str, seed: Any) -> np.random.Generator:
+    """A NumPy generator from an int seed, a Generator or None (fresh entropy)."""
+    if not (seed is None or isinstance(seed, np.random.Generator)):
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"{name}: seed must be an int, a numpy Generator or None, got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"{name}: seed must be non-negative, got {seed}")
+    return np.random.default_rng(seed)
 
 
 class DataLoader:
@@ -66,7 +78,7 @@ class DataLoader:
         # of epochs, and consecutive epochs get different orders. Without a seed, each epoch
         # draws from the global generator, so ag.manual_seed makes it reproducible (as
         # torch.manual_seed does for a shuffling torch DataLoader).
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        self._rng = None if seed is None else _generator("DataLoader", seed)
 
     @property
     def n_samples(self) -> int:
@@ -117,7 +129,7 @@ def make_moons(
         raise ValueError(f"make_moons: noise must be a non-negative number, got {noise}")
     n_out = int(n) // 2
     n_in = int(n) - n_out
-    rng = np.random.default_rng(seed)
+    rng = _generator("make_moons", seed)
 
     t_out = np.linspace(0.0, np.pi, n_out)
     t_in = np.linspace(0.0, np.pi, n_in)

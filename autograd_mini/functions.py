@@ -82,7 +82,13 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     """Elements of `a` where `cond` is true, of `b` elsewhere."""
     c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
     if c.dtype != np.bool_:
-        c = c.astype(bool)
+        # As PyTorch: a float (or None, or string) condition is a mistake, not a truth value.
+        if c.size:
+            raise TypeError(
+                f"where: condition must be a bool tensor (such as x > 0), got dtype {c.dtype} "
+                f"of shape {c.shape}"
+            )
+        c = c.astype(bool)  # an empty list has no dtype of its own
     return apply(ops.where, (c, a, b))
 
 

@@ -84,13 +84,14 @@ def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndar
         data = data.data
     if dtype is not None:
         dtype = np.dtype(dtype)
-        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray | np.generic):
-        return np.array(data, copy=True) if copy else np.asarray(data)
-    arr = np.array(data)
-    if arr.dtype == np.float64 and _default_dtype != np.float64:
-        arr = arr.astype(_default_dtype)
-    elif arr.dtype.kind not in "biufc":  # strings, objects, dates: not numbers
+        arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    elif isinstance(data, np.ndarray | np.generic):
+        arr = np.array(data, copy=True) if copy else np.asarray(data)
+    else:
+        arr = np.array(data)
+        if arr.dtype == np.float64 and _default_dtype != np.float64:
+            arr = arr.astype(_default_dtype)
+    if arr.dtype.kind not in "biufc":  # strings, objects, dates: not numbers
         raise TypeError(
             f"tensor: cannot make a tensor from {type(data).__name__} data of dtype {arr.dtype}"
         )
@@ -298,7 +299,17 @@ class Tensor:
             g.fill(1)  # np.ones' Python layer costs as much as a small node's backward
         else:
             g = gradient.data if isinstance(gradient, Tensor) else gradient
+            if not isinstance(g, np.ndarray | np.generic | numbers.Number | list | tuple):
+                raise TypeError(
+                    f"backward: gradient must be a Tensor, ndarray or number, got "
+                    f"{type(gradient).__name__}"
+                )
             g = np.asarray(g)
+            if g.dtype.kind not in "biuf":  # complex would lose its imaginary part in the cast
+                raise TypeError(
+                    f"backward: gradient of dtype {g.dtype} for an output of dtype "
+                    f"{self.data.dtype}"
+                )
             if g.shape != self.shape:
                 raise ValueError(
                     f"backward: gradient has shape {g.shape} but the output has shape {self.shape}"
@@ -694,6 +705,8 @@ class Tensor:
     def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Variance over `axis` with `ddof` delta degrees of freedom (NumPy's default 0)."""
         axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
+        if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
+            raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
         return ops.variance(self, axis, ddof, keepdims)
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
@@ -721,7 +734,7 @@ class Tensor:
     # -- shape
     def reshape(self, *shape: Any) -> Tensor:
         """The same data viewed with another shape (one entry may be -1)."""
-        shape = _shape_arg(shape)
+        shape = _shape_arg(shape, "reshape")
         try:
             new = _resolve_shape(self, shape)
         except ValueError as e:
@@ -738,7 +751,7 @@ class Tensor:
         if not axes or (len(axes) == 1 and axes[0] is None):
             perm = tuple(range(nd - 1, -1, -1))
         else:
-            perm = _shape_arg(axes)
+            perm = _shape_arg(axes, "transpose")
             if sorted(_norm_axis("transpose", a, nd) for a in perm) != list(range(nd)):
                 raise ValueError(
                     f"transpose: axes {perm} are not a permutation of the {nd} axes of a "
@@ -761,7 +774,7 @@ class Tensor:
 
     def expand(self, *shape: Any) -> Tensor:
         """Broadcast to `shape` without copying (-1 keeps a dimension)."""
-        shape = _shape_arg(shape)
+        shape = _shape_arg(shape, "expand")
         lead = len(shape) - self.data.ndim
         if lead < 0:
             raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
@@ -1404,16 +1417,19 @@ def _check_nonempty(name: str, t: Tensor, axis: Any) -> None:
             )
 
 
-def _shape_arg(shape: tuple) -> tuple:
+def _shape_arg(shape: tuple, name: str, sizes: bool = False) -> tuple:
+    """A shape given as ints or one tuple/list of them; `sizes`: none may be negative."""
     if len(shape) == 1 and isinstance(shape[0], tuple | list):
         shape = tuple(shape[0])
     out = []
     for s in shape:
         if isinstance(s, Tensor):
             s = s.item()
-        if not isinstance(s, numbers.Integral):
-            raise TypeError(f"shape entries must be integers, got {s!r}")
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"{name}: shape entries must be integers, got {s!r}")
         out.append(int(s))
+    if sizes and any(s < 0 for s in out):
+        raise ValueError(f"{name}: negative dimension in shape {tuple(out)}")
     return tuple(out)
 
 
@@ -1467,19 +1483,42 @@ def _dtype_or_default(dtype: DTypeLike) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else _default_dtype
 
 
+def _made(name: str, make: Callable[[], np.ndarray], requires_grad: bool) -> Tensor:
+    """Tensor(make()), with NumPy's complaints about the arguments raised under `name`."""
+    try:
+        arr = make()
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{name}: {e}") from None
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"{name}: a tensor holds numbers, not dtype {arr.dtype}")
+    return Tensor(arr, requires_grad)
+
+
+def _count(name: str, n: Any) -> int:
+    """A non-negative integer argument (a number of rows or steps)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {n!r}")
+    if n < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {n}")
+    return int(n)
+
+
 def zeros(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
-    return Tensor(np.zeros(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
+    shape = _shape_arg(shape, "zeros", sizes=True)
+    return _made("zeros", lambda: np.zeros(shape, _dtype_or_default(dtype)), requires_grad)
 
 
 def ones(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
+    shape = _shape_arg(shape, "ones", sizes=True)
+    return _made("ones", lambda: np.ones(shape, _dtype_or_default(dtype)), requires_grad)
 
 
 def empty(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor."""
-    return Tensor(np.empty(_shape_arg(shape), _dtype_or_default(dtype)), requires_grad)
+    shape = _shape_arg(shape, "empty", sizes=True)
+    return _made("empty", lambda: np.empty(shape, _dtype_or_default(dtype)), requires_grad)
 
 
 def full(
@@ -1493,20 +1532,21 @@ def full(
             dtype = np.int64
         elif isinstance(fill_value, numbers.Real):
             dtype = _default_dtype
-    shape = _shape_arg((shape,) if not isinstance(shape, tuple | list) else (tuple(shape),))
-    return Tensor(np.full(shape, fill_value, dtype), requires_grad)
+    shape = _shape_arg((shape,) if not isinstance(shape, tuple | list) else (tuple(shape),),
+                       "full", sizes=True)  # fmt: skip
+    return _made("full", lambda: np.full(shape, fill_value, dtype), requires_grad)
 
 
 def zeros_like(t: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Zeros shaped (and typed) like `t`."""
     a = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return Tensor(np.zeros(a.shape, dtype or a.dtype), requires_grad)
+    return _made("zeros_like", lambda: np.zeros(a.shape, dtype or a.dtype), requires_grad)
 
 
 def ones_like(t: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Ones shaped (and typed) like `t`."""
     a = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return Tensor(np.ones(a.shape, dtype or a.dtype), requires_grad)
+    return _made("ones_like", lambda: np.ones(a.shape, dtype or a.dtype), requires_grad)
 
 
 def full_like(
@@ -1514,7 +1554,7 @@ def full_like(
 ) -> Tensor:
     """`fill_value` shaped (and typed) like `t`."""
     a = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return Tensor(np.full(a.shape, fill_value, dtype or a.dtype), requires_grad)
+    return _made("full_like", lambda: np.full(a.shape, fill_value, dtype or a.dtype), requires_grad)
 
 
 def arange(
@@ -1532,23 +1572,26 @@ def arange(
         dtype = np.int64 if ints else _default_dtype
     if step == 0:
         raise ValueError("arange: step must be nonzero")
-    return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad)
+    return _made("arange", lambda: np.arange(start, end, step, dtype=dtype), requires_grad)
 
 
 def linspace(
     start: float, end: float, steps: int, dtype: DTypeLike = None, requires_grad: bool = False
 ) -> Tensor:
     """`steps` evenly spaced values from start to end inclusive."""
-    if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
-    return Tensor(np.linspace(start, end, steps, dtype=_dtype_or_default(dtype)), requires_grad)
+    steps = _count("linspace", steps)
+    return _made(
+        "linspace", lambda: np.linspace(start, end, steps, dtype=_dtype_or_default(dtype)),
+        requires_grad,
+    )  # fmt: skip
 
 
 def eye(
     n: int, m: int | None = None, dtype: DTypeLike = None, requires_grad: bool = False
 ) -> Tensor:
     """The identity matrix (n x m)."""
-    return Tensor(np.eye(n, m, dtype=_dtype_or_default(dtype)), requires_grad)
+    n, m = _count("eye", n), None if m is None else _count("eye", m)
+    return _made("eye", lambda: np.eye(n, m, dtype=_dtype_or_default(dtype)), requires_grad)
 
 
 def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
@@ -1556,7 +1599,8 @@ def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> T
     d = _dtype_or_default(dtype)
     if d.kind != "f":
         raise TypeError(f"rand: samples need a floating dtype, got {d}")
-    return Tensor(_rng.random(_shape_arg(shape), dtype=d), requires_grad)
+    shape = _shape_arg(shape, "rand", sizes=True)
+    return _made("rand", lambda: _rng.random(shape, dtype=d), requires_grad)
 
 
 def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
@@ -1564,7 +1608,8 @@ def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> 
     d = _dtype_or_default(dtype)
     if d.kind != "f":
         raise TypeError(f"randn: samples need a floating dtype, got {d}")
-    return Tensor(_rng.standard_normal(_shape_arg(shape), dtype=d), requires_grad)
+    shape = _shape_arg(shape, "randn", sizes=True)
+    return _made("randn", lambda: _rng.standard_normal(shape, dtype=d), requires_grad)
 
 
 from . import ops  # noqa: E402  (ops builds on Tensor and Op defined above)

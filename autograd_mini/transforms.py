@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -198,10 +201,29 @@ def _as_output(out: Any, fname: str) -> Tensor:
     if isinstance(out, Tensor):
         return out
     if isinstance(out, np.ndarray | np.generic | numbers.Number) and not isinstance(out, bool):
+        # f is called with Tensors, so a plain result is a constant, or (far more often) a
+        # value that left the graph: warn, as HIPS autograd does, rather than hand back a
+        # zero gradient in silence (torch.func raises; JAX accepts a constant).
+        warnings.warn(
+            f"{fname}: f returned {type(out).__name__}, not a Tensor, so it does not depend on "
+            "the inputs and its derivatives are zero. If that is not meant, f left the graph "
+            "somewhere (.item(), .data, float() or a NumPy function on a Tensor).",
+            UserWarning,
+            stacklevel=_caller_level(),
+        )
         return Tensor(np.asarray(out))
     raise TypeError(
         f"{fname}: f must return one Tensor (or array / number), got {type(out).__name__}"
     )
+
+
+def _caller_level() -> int:
+    """The warnings stacklevel of the first frame outside this package: the user's call."""
+    here = os.path.dirname(__file__)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_float_output(out: Tensor, fname: str) -> None:

@@ -75,7 +75,10 @@ class Value:
     def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
         if isinstance(data, Value):
             data = data.data
-        self.data = data
+        elif not isinstance(data, int | float | np.integer | np.floating | np.bool_):
+            # Caught here: a string or list would otherwise flow through + and * unchecked.
+            raise TypeError(f"Value: data must be a real number, got {type(data).__name__}")
+        self.data = float(data)
         self.grad = 0.0
         kids = tuple(_children)
         if len(kids) > 2:

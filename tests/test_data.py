@@ -157,6 +157,18 @@ def test_an_unseeded_loader_follows_manual_seed():
     assert _epoch_ids(DataLoader(X, y, batch_size=4)).tolist() != first[0]
 
 
+def test_loader_and_moons_reject_bad_data_and_seeds():
+    X, y = _indexed(4)
+    with pytest.raises(TypeError, match="DataLoader: X must hold numbers, got dtype <U1"):
+        DataLoader(np.array([["a"], ["b"]]), [0, 1])
+    with pytest.raises(TypeError, match="DataLoader: seed must be an int, a numpy Generator"):
+        DataLoader(X, y, seed="a")
+    with pytest.raises(TypeError, match="make_moons: seed must be an int"):
+        make_moons(10, 0.1, 1.5)
+    with pytest.raises(ValueError, match="make_moons: seed must be non-negative, got -1"):
+        make_moons(10, 0.1, -1)
+
+
 def test_unshuffled_loader_ignores_seed_and_repeats():
     X, y = _indexed(9)
     loader = DataLoader(X, y, batch_size=4, shuffle=False, seed=3)

@@ -512,6 +512,16 @@ def test_binary_cross_entropy_errors() -> None:
         F.binary_cross_entropy(np.array([0.5, 0.5]), np.array([0.0, 2.0]))
     with pytest.raises(ValueError, match="target shape"):
         F.binary_cross_entropy(np.array([0.5, 0.5]), np.array([[0.0, 1.0]]))
+    # A weight must broadcast to the input: the error names the loss, not an inner `mul`.
+    p, t = np.array([0.2, 0.5, 0.7]), np.array([0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: weight of shape \(5,\)"):
+        F.binary_cross_entropy(p, t, weight=np.ones(5))
+    with pytest.raises(ValueError, match=r"with_logits: weight of shape \(2, 1\)"):
+        F.binary_cross_entropy_with_logits(p, t, weight=np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"with_logits: pos_weight of shape \(2,\)"):
+        F.binary_cross_entropy_with_logits(p, t, pos_weight=np.ones(2))
+    with pytest.raises(TypeError, match="cross_entropy: label_smoothing must be a number"):
+        F.cross_entropy(np.ones((2, 3)), np.array([0, 1]), label_smoothing="a")
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

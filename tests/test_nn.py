@@ -391,6 +391,13 @@ def test_linear_bad_input_and_arguments() -> None:
         nn.Linear(2, 3, dtype=np.int64)
 
 
+def test_container_and_mlp_argument_errors_say_what_is_wrong() -> None:
+    with pytest.raises(TypeError, match=r"nn.ReLU, not nn.ReLU\(\)"):
+        nn.MLP([3, 2, 1], activation=nn.ReLU())
+    with pytest.raises(IndexError, match="Sequential: index 5 is out of range for 1 modules"):
+        nn.Sequential(nn.ReLU())[5]
+
+
 def test_linear_init_statistics() -> None:
     ag.manual_seed(0)
     fan_in, fan_out = 400, 300

@@ -670,6 +670,64 @@ def test_function_gradient_for_some_inputs_only():
 # ------------------------------------------------------------------ errors name op and shapes
 
 
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: ag.tensor(np.array(["a", "b"])), TypeError, "tensor: .*dtype <U1"),
+        (lambda: ag.tensor([1.0, 2.0], dtype=object), TypeError, "tensor: .*dtype object"),
+        (lambda: ag.zeros(2, dtype=str), TypeError, "zeros: a tensor holds numbers"),
+        (lambda: ag.full((2,), None), TypeError, "full: a tensor holds numbers"),
+        (lambda: ag.zeros(-1, 2), ValueError, r"zeros: negative dimension in shape \(-1, 2\)"),
+        (lambda: ag.randn(2, -1), ValueError, r"randn: negative dimension in shape \(2, -1\)"),
+        (lambda: ag.ones(2.0), TypeError, "ones: shape entries must be integers, got 2.0"),
+        (lambda: ag.eye(2.5), TypeError, "eye: expected an integer, got 2.5"),
+        (lambda: ag.eye(-1), ValueError, "eye: expected a non-negative integer, got -1"),
+        (lambda: ag.linspace(0, 1, 2.5), TypeError, "linspace: expected an integer"),
+        (lambda: ag.zeros(2, dtype="foo"), TypeError, "zeros: data type 'foo' not understood"),
+        (lambda: ag.ones(4).reshape(2.0, 2), TypeError, "reshape: shape entries must be"),
+        (lambda: ag.ones(3).var(ddof="a"), TypeError, "var: ddof must be a number"),
+    ],
+)
+def test_bad_creation_and_shape_arguments_name_the_function(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("cond", "dtype"),
+    [
+        (None, "object"),
+        ("abc", "<U3"),
+        ([[0.5, 0, 0.2], [0, 0, 0]], "float64"),
+        ([1, 0, 1], "int64"),
+    ],
+)
+def test_where_wants_a_bool_condition(cond, dtype):
+    # As PyTorch: a float, int or None condition is a mistake NumPy would read as truthiness.
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match=f"where: condition must be a bool tensor.*{dtype}"):
+        ag.where(cond, x, 0.0)
+    ag.where([True, False, True], x, 0.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[1, 0, 1], [1, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    ("gradient", "message"),
+    [
+        (np.ones((2, 3)) * 1j, "gradient of dtype complex128 for an output of dtype float64"),
+        (np.full((2, 3), None), "gradient of dtype object"),
+        (np.full((2, 3), "a"), "gradient of dtype <U1"),
+        ("a", "gradient must be a Tensor, ndarray or number, got str"),
+    ],
+)
+def test_backward_gradient_of_a_wrong_type_is_a_type_error(gradient, message):
+    # A complex gradient used to lose its imaginary part and None become NaN, silently.
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=f"backward: {message}"):
+        (x * 2).backward(gradient)
+    assert x.grad is None
+
+
 def test_op_errors_name_op_shapes_and_dtypes():
     a, b = ag.ones(2, 3), ag.ones(4, 5)
     with pytest.raises(ValueError, match=r"matmul.*\(2, 3\).*\(4, 5\)"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -194,6 +196,21 @@ def test_bad_arguments_are_clear_errors():
         grad(lambda a: [a])(1.0)
     with pytest.raises(TypeError, match="floating point outputs"):
         grad(lambda a: a > 0)(1.0)
+
+
+def test_an_output_that_left_the_graph_is_warned_about_at_the_users_call():
+    # f is called with Tensors; a float or array result has left the graph (or is a
+    # constant): its zero gradient comes with a warning pointing at the caller's line.
+    x = ag.tensor(np.ones(3))
+    with pytest.warns(UserWarning, match="grad: f returned float, not a Tensor") as rec:
+        g = grad(lambda t: float(t.sum().item()))(x)
+    assert rec[0].filename == __file__
+    np.testing.assert_array_equal(g.data, np.zeros(3))
+    with pytest.warns(UserWarning, match="jacobian: f returned ndarray"):
+        ag.jacobian(lambda t: t.data * 2)(np.ones(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Tensor result, even a constant one, is quiet
+        assert grad(lambda t: ag.tensor(3.0))(1.0) == 0.0
 
 
 # ------------------------------------------------------------------ jacobian and hessian

@@ -66,6 +66,20 @@ def test_micrograd_sanity_check():
     assert x.grad == 46.0
 
 
+@pytest.mark.parametrize("data", ["a", None, [1.0, 2.0], np.ones(2), 1j, ag.tensor(1.0)])
+def test_value_data_must_be_a_real_number(data):
+    # Checked where the Value is made: "ab" * 2 or [1, 2] * 2 would otherwise flow on.
+    with pytest.raises(TypeError, match="Value: data must be a real number"):
+        Value(data)
+
+
+def test_value_data_is_stored_as_a_float():
+    cases = [(3, 3.0), (True, 1.0), (np.float32(1.5), 1.5), (np.int64(7), 7.0), (Value(2.5), 2.5)]
+    for data, expected in cases:
+        v = Value(data)
+        assert type(v.data) is float and v.data == expected
+
+
 def test_attributes_start_at_zero_grad():
     v = Value(1.5)
     assert v.data == 1.5

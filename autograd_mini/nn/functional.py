@@ -60,6 +60,20 @@ def _like(name: str, x: Tensor, other: Any) -> Tensor:
     return o if o.dtype == x.dtype else o.astype(x.dtype)
 
 
+def _weight(name: str, x: Tensor, w: Any, what: str = "weight") -> Tensor:
+    """A per-element weight for x: numbers that broadcast to x's shape (as in PyTorch)."""
+    w = _like(name, x, w)
+    try:
+        fits = np.broadcast_shapes(w.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{name}: {what} of shape {w.shape} does not broadcast to the input's shape {x.shape}"
+        )
+    return w
+
+
 def _check_reduction(name: str, reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -308,6 +322,10 @@ def cross_entropy(
     _check_float("cross_entropy", "input (logits)", x)
     if x.ndim == 0:
         raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(
+            f"cross_entropy: label_smoothing must be a number, got {type(label_smoothing).__name__}"
+        )
     label_smoothing = float(label_smoothing)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(
@@ -396,7 +414,7 @@ def binary_cross_entropy(
             capped = capped + apply(_zero_with_grad, (target, dt))
         loss = where(edge, capped, loss)
     if weight is not None:
-        loss = loss * _like("binary_cross_entropy", x, weight)
+        loss = loss * _weight("binary_cross_entropy", x, weight)
     return _reduce(loss, reduction)
 
 
@@ -420,9 +438,9 @@ def binary_cross_entropy_with_logits(
     if pos_weight is None:
         loss = where(nonneg, (1 - target) * x, -target * x) + sp
     else:
-        pos_weight = _like("binary_cross_entropy_with_logits", x, pos_weight)
+        pos_weight = _weight("binary_cross_entropy_with_logits", x, pos_weight, "pos_weight")
         lw = 1 + (pos_weight - 1) * target
         loss = where(nonneg, (1 - target) * x, -(pos_weight * target) * x) + lw * sp
     if weight is not None:
-        loss = loss * _like("binary_cross_entropy_with_logits", x, weight)
+        loss = loss * _weight("binary_cross_entropy_with_logits", x, weight)
     return _reduce(loss, reduction)

@@ -385,7 +385,12 @@ class _ModuleSequence(Module):
             out._names = None if self._names is None else self._names[idx]
             out.training = self.training
             return out
-        return self._items[idx]
+        try:
+            return self._items[idx]
+        except IndexError:
+            raise IndexError(
+                f"{type(self).__name__}: index {idx} is out of range for {len(self._items)} modules"
+            ) from None
 
     def __setitem__(self, idx: int, module: Module) -> None:
         self._items[idx] = _check_module(f"{type(self).__name__}.__setitem__", module)
@@ -614,6 +619,11 @@ class MLP(Sequential):
                     f"class, got {activation!r}"
                 )
             make = _ACTIVATIONS[activation]
+        elif isinstance(activation, Module):  # an instance: one layer cannot sit in two places
+            raise TypeError(
+                f"MLP: activation must be a name or a Module class (e.g. nn.ReLU, not nn.ReLU()), "
+                f"got the instance {activation!r}"
+            )
         elif callable(activation):
             make = activation
         else:
