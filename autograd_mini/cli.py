@@ -38,6 +38,17 @@ def non_negative_number(s: str) -> float:
     return _number(s, lambda v: v >= 0, "a non-negative number")  # NaN fails too
 
 
+def seed_number(s: str) -> int:
+    """A command-line seed: an integer at least 0 (what NumPy's generators accept)."""
+    try:
+        v = int(s)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}")
+    return v
+
+
 def _command(name: str) -> Callable[[list[str]], int] | None:
     # Imported on demand so `autograd-mini train` does not pay for the benchmark peers.
     if name == "train":
@@ -55,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a subcommand; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE, file=sys.stdout if argv else sys.stderr)  # asked for, or a usage error
         return 0 if argv else 2
     run = _command(argv[0])
     if run is None:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import engine, ops
-from .cli import non_negative_number, positive_number
+from .cli import non_negative_number, positive_number, seed_number
 from .engine import Node, enable_grad, no_grad
 from .function import OnceDifferentiableError
 from .tensor import Op, Tensor, apply
@@ -777,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Check every built-in op's first and second derivatives against central "
         "finite differences (float64) on random valid inputs, and print a table.",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    parser.add_argument("--seed", type=seed_number, default=0, help="seed for the random inputs")
     parser.add_argument("--op", default=None, help="only ops whose name contains this text")
     parser.add_argument("--eps", type=positive_number, default=1e-6, help="finite-difference step")
     parser.add_argument("--atol", type=non_negative_number, default=1e-5, help="absolute tolerance")

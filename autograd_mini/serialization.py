@@ -8,8 +8,10 @@ loading an untrusted checkpoint cannot run code.
 
 The file is written to exactly ``path`` (no ``.npz`` suffix is added, unlike ``np.savez``);
 when ``path`` is a symlink, its target is replaced and the link kept, as ``open()`` would do.
-``load`` checks each entry's declared size against the zip before reading it, and reads only
-the entries the structure refers to, so a small crafted file cannot make it allocate much.
+``load`` checks each entry's declared size against the zip before reading it, reads only
+the entries the structure refers to, and refuses the zip compressions ``np.savez`` never
+writes (bzip2, LZMA), so what a crafted file can make it allocate is bounded by deflate's
+ratio: about a thousand times the file's size.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import errno
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
 import zipfile
@@ -318,6 +321,13 @@ class _Entries:
             info = self.zf.getinfo(f"{key}.npy")
         except KeyError:
             raise _CorruptError(f"missing array entry {key!r}") from None
+        # np.savez writes entries stored or deflated. bzip2 and LZMA can expand a kilobyte
+        # into a gigabyte; deflate at most ~1032-fold, which bounds what a load allocates.
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _CorruptError(
+                f"array entry {key!r} uses zip compression method {info.compress_type}; "
+                "checkpoints are stored or deflated"
+            )
         with self.zf.open(info) as f:
             shape, dtype = _read_npy_header(f)
             if dtype.hasobject:
@@ -430,6 +440,8 @@ def load(path: str | bytes | os.PathLike[str]) -> Any:
     # One open file for the whole load: the checks below and the reads see the same file even
     # if `path` is replaced meanwhile, and zipfile takes a file object where it refuses bytes.
     with open(path, "rb") as f:  # a directory or an unreadable file fails here, as OSError
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # /dev/zero would never end
+            raise ValueError(f"load: {path!r} is not a regular file")
         if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
             raise ValueError(
                 f"load: {path!r} is a plain .npy array, not an autograd_mini checkpoint"

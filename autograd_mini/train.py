@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import nn, optim
-from .cli import positive_number
+from .cli import positive_number, seed_number
 from .data import DataLoader, load_digits
 from .engine import no_grad
 from .serialization import load, save
@@ -70,16 +70,6 @@ def _positive_int(s: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-
-def _seed(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {s!r}")
     return v
 
 
@@ -135,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seed",
-        type=_seed,
+        type=seed_number,
         help=f"seed of the initialisation and the shuffles (default {DEFAULTS['seed']})",
     )
     p.add_argument(
@@ -474,4 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as e:  # e.g. the disk filled up while writing the checkpoint
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:  # e.g. --hidden 100000000: a 48 GiB weight matrix
+        print(f"{PROG}: error: out of memory ({e}); try a smaller --hidden", file=sys.stderr)
         return 1

@@ -53,6 +53,15 @@ def _pow(x: float, y: float) -> float:
         return float(np.power(np.float64(x), y))
 
 
+def _div(x: float, y: float) -> float:
+    """x / y as float64 arithmetic has it: ±inf or nan for y = 0, where Python raises."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        with np.errstate(all="ignore"):
+            return float(np.float64(x) / np.float64(y))
+
+
 class Value:
     """A scalar that remembers how it was computed and collects d(output)/d(self) in `.grad`."""
 
@@ -171,15 +180,18 @@ class Value:
     def __truediv__(self, other: Any) -> Value:
         if isinstance(other, Value):
             x, y = self.data, other.data
-            return _made(x / y, "/", self, 1.0 / y, other, -x / (y * y))
+            try:
+                return _made(x / y, "/", self, 1.0 / y, other, -x / (y * y))
+            except ZeroDivisionError:
+                return _made(_div(x, y), "/", self, _div(1.0, y), other, -_div(x, y * y))
         if isinstance(other, _Number):
-            return _made(self.data / other, "/", self, 1.0 / other)
+            return _made(_div(self.data, other), "/", self, _div(1.0, other))
         return NotImplemented
 
     def __rtruediv__(self, other: Any) -> Value:
         if isinstance(other, _Number):
             x = self.data
-            return _made(other / x, "/", self, -other / (x * x))
+            return _made(_div(other, x), "/", self, -_div(other, x * x))
         return NotImplemented
 
     def __pow__(self, other: Any) -> Value:

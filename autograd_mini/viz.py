@@ -48,6 +48,12 @@ def _num(x: Any) -> str:
     return f"{x:.6g}"
 
 
+def _sig4(v: float) -> str:
+    """A float to four significant digits, NumPy style: 2., 0.25, -9.977e-06."""
+    s = f"{v:.4g}"
+    return s + "." if s.lstrip("-").isdigit() else s
+
+
 def _arr(a: Any, max_elements: int, oneline: bool = True, shape: bool = True) -> str:
     """An array in full when small, else a one-line summary (shape, min, mean, max)."""
     a = np.asarray(a)
@@ -60,7 +66,10 @@ def _arr(a: Any, max_elements: int, oneline: bool = True, shape: bool = True) ->
         if a.dtype.kind == "b":
             text = np.array2string(a, separator=", ")
         else:
-            text = np.array2string(a, separator=", ", precision=4, suppress_small=True)
+            # Four significant digits, never rounded to 0: a gradient of 1e-5 beside one of
+            # 4e-3 is small, not zero.
+            fmt = {"float_kind": _sig4}
+            text = np.array2string(a, separator=", ", formatter=fmt)
         return re.sub(r"\n\s*", " ", text) if oneline else text
     flat = a.reshape(-1)
     where = f" (shape {a.shape})" if shape else ""
@@ -399,7 +408,8 @@ def _value_dot(root: Value, names: _Names, rankdir: str) -> str:
             consts = [s for j, s in enumerate(operands) if j not in pos]
             op_text = v._op or kind
             if consts and not (kind == "pow" and op_text.startswith("**") and len(op_text) > 2):
-                op_text += " " + ", ".join(consts)
+                c = ", ".join(consts)  # on the side it stands: "2.0 -" is 2 - x, "- 2.0" x - 2
+                op_text = f"{c} {op_text}" if pos == [1] else f"{op_text} {c}"
             lines.append(f"  op{k} [shape=ellipse, label={_q(op_text)}];")
             lines.append(f"  op{k} -> v{k};")
             for c in v._prev:

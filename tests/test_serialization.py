@@ -524,12 +524,12 @@ def _npy_header(shape, descr="<f8"):
     return buf.getvalue()
 
 
-def _zip_with(path, root, entries):
+def _zip_with(path, root, entries, compression=zipfile.ZIP_DEFLATED):
     """A checkpoint zip whose structure has ``root`` and whose other entries are raw bytes."""
     structure = io.BytesIO()
     raw = json.dumps({**_HEADER_OF, "root": root}).encode()
     np.save(structure, np.frombuffer(raw, dtype=np.uint8))
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
         zf.writestr("__structure__.npy", structure.getvalue())
         for name, data in entries.items():
             zf.writestr(name, data)
@@ -551,6 +551,29 @@ def test_entry_whose_header_disagrees_with_its_size_is_corrupt(tmp_path, shape, 
     assert path.stat().st_size < 1000
     with pytest.raises(ValueError, match=r"huge\.npz.*corrupt.*arr_0.*declares shape"):
         load(path)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_compressions_savez_never_writes_are_refused(tmp_path, method):
+    # bzip2 packs 100 MB of zeros into ~100 bytes (LZMA into ~15 kB): such a file could make
+    # a load allocate a million times its size. Deflate, which np.savez uses, tops at ~1032x.
+    path = tmp_path / "bomb.npz"
+    n = 10**7
+    _zip_with(
+        path,
+        {"t": "ndarray", "k": "arr_0"},
+        {"arr_0.npy": _npy_header((n,)) + bytes(8 * n)},
+        compression=method,
+    )
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ValueError, match=f"bomb.npz.*compression method {method}"):
+        load(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_file_is_refused_before_it_is_read():
+    with pytest.raises(ValueError, match="not a regular file"):
+        load("/dev/zero")  # zipfile would read it for ever, looking for the directory
 
 
 def test_unreferenced_entries_are_never_read(tmp_path, monkeypatch):

@@ -118,6 +118,30 @@ def test_bad_flags(capsys, args: list[str], fragment: str) -> None:  # noqa: ANN
     assert_one_line_error(err, fragment)
 
 
+def test_out_of_memory_is_one_line_error(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    # 10^8 hidden units need a 48 GiB weight matrix: NumPy's MemoryError, reported plainly.
+    code, _, err = run_main(
+        capsys, "--hidden", "100000000", "--epochs", "1", "--out", str(tmp_path / "c.npz")
+    )
+    assert code == 1
+    assert_one_line_error(err, "out of memory", "--hidden")
+
+
+def test_commands_reject_a_negative_seed_and_bare_usage_goes_to_stderr(capsys) -> None:  # noqa: ANN001
+    from autograd_mini import cli
+    from autograd_mini.gradcheck import main as gradcheck_main
+
+    with pytest.raises(SystemExit) as info:
+        gradcheck_main(["--seed", "-5"])
+    assert info.value.code == 2
+    assert "--seed: expected a non-negative integer, got '-5'" in capsys.readouterr().err
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "usage: autograd-mini" in err
+    assert cli.main(["--help"]) == 0
+    assert "usage: autograd-mini" in capsys.readouterr().out
+
+
 def test_help(capsys) -> None:  # noqa: ANN001
     code, out, _ = run_main(capsys, "--help")
     assert code == 0

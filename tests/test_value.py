@@ -373,3 +373,26 @@ def test_power_at_zero_and_of_negative_base_follow_float64_arithmetic():
     assert (Value(-0.0) ** -1).data == -math.inf
     z = Value(-8.0) ** (1 / 3)
     assert isinstance(z.data, float) and math.isnan(z.data)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "out", "dx", "dy"),
+    [
+        (1.0, 0.0, math.inf, math.inf, -math.inf),
+        (-1.0, 0.0, -math.inf, math.inf, math.inf),
+        (0.0, 0.0, math.nan, math.inf, math.nan),
+        (1.0, 1e-200, 1e200, 1e200, -math.inf),  # y * y underflows to 0 in d/dy
+    ],
+)
+def test_division_by_zero_follows_float64_arithmetic_as_power_does(x, y, out, dx, dy):
+    # torch's values; Python (and micrograd) would raise ZeroDivisionError instead.
+    a, b = Value(x), Value(y)
+    z = a / b
+    z.backward()
+    for got, want in ((z.data, out), (a.grad, dx), (b.grad, dy)):
+        assert got == want or (math.isnan(got) and math.isnan(want))
+    assert (Value(x) / y).data == z.data or math.isnan(out)
+    w = Value(y)
+    r = 2.0 / w
+    r.backward()
+    assert r.data == (math.inf if y == 0 else 2e200) and w.grad == -math.inf

@@ -189,7 +189,7 @@ def test_explain_tensor_before_backward_works_and_changes_nothing():
     loss = (w * w).sum()
     text = viz.explain(loss, names={"w": w, "loss": loss})
     assert w.grad is None  # explain computes its own gradients, it does not accumulate
-    assert "d(loss)/d(w) = [ 2., -4.]   (w.grad = None)" in text
+    assert "d(loss)/d(w) = [2., -4.]   (w.grad = None)" in text
     loss.backward()
     assert np.array_equal(w.grad.data, [2.0, -4.0])
 
@@ -233,8 +233,8 @@ def test_explain_tensor_user_function():
     out = Cube.apply(x).sum()
     out.backward(retain_graph=True)
     text = viz.explain(out, names={"x": x})
-    assert "-> x: d(out)/d(x) += Cube.backward(g)[0] = [ 3., 12.]" in text
-    assert _leaf_grads(text) == {"x": ("[ 3., 12.]", "[ 3., 12.]")}
+    assert "-> x: d(out)/d(x) += Cube.backward(g)[0] = [3., 12.]" in text
+    assert _leaf_grads(text) == {"x": ("[3., 12.]", "[3., 12.]")}
 
 
 def test_explain_tensor_errors():
@@ -365,3 +365,25 @@ def test_draw_renders_svg_and_png(tmp_path):
     assert "<svg" in svg.read_text() and "grad 30.0" in svg.read_text()
     png = viz.draw(loss, str(tmp_path / "g.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tensor_numbers_keep_four_significant_digits_and_small_values_show():
+    # Fixed decimals printed -9.977e-06 as -0. beside -0.004023: a gradient that is small
+    # is not a gradient that is zero.
+    a = ag.tensor([2.0, 1.0], requires_grad=True)
+    b = ag.tensor([[-3.0], [0.5]], requires_grad=True)
+    loss = (a * b + 10.0).tanh().sum()
+    loss.backward(retain_graph=True)
+    text = ag.viz.explain(loss)
+    assert "t1.grad = [-0.004023, -9.977e-06]" in text
+    assert "[[0.002685], [5.265e-09]]" in text
+
+
+def test_a_constant_on_the_left_is_drawn_on_the_left():
+    # 2 - x is "2.0 -", x - 2 is "- 2.0": the op's label reads in the order of the operands.
+    x = ag.Value(3.0)
+    labels = {}
+    for name, expr in {"2-x": 2 - x, "x-2": x - 2, "3/x": 3 / x, "2**x": 2**x}.items():
+        dot = ag.viz.to_dot(expr)
+        labels[name] = re.search(r"shape=ellipse, label=\"([^\"]*)\"", dot).group(1)
+    assert labels == {"2-x": "2.0 -", "x-2": "- 2.0", "3/x": "3.0 /", "2**x": "2.0 **"}
