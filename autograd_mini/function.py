@@ -139,6 +139,19 @@ def _once_differentiable(name: str, gi: Any, g: Tensor, edges: tuple) -> Any:
     return _stand_in(name, arr, inputs)
 
 
+def _kept_by(ctx: FunctionCtx) -> tuple:
+    """What forward left for backward: the saved values, and arrays stashed on ctx (also
+    inside a list, tuple or dict attribute)."""
+    kept = list(ctx._saved or ())
+    for name, v in vars(ctx).items():
+        if name.startswith("_") or name in ("needs_input_grad", "n_inputs"):
+            continue
+        kept.extend(
+            v.values() if isinstance(v, dict) else v if isinstance(v, list | tuple) else [v]
+        )
+    return tuple(kept)
+
+
 def _saved_in(arr: np.ndarray, saved: tuple) -> bool:
     """Whether `saved` holds `arr` or an array sharing its memory (a view of it)."""
     return any(
@@ -197,9 +210,11 @@ class Function:
                 (a._node if a._node is not None else a) if need else None
                 for a, need in zip(args, needs)
             )
-            saved = ctx._saved or ()
-            # As in PyTorch, only what forward saved is checked at backward: an input it did
-            # not save may change in place before backward without changing the gradients.
+            # As in PyTorch, only what forward kept is checked at backward: an input it did
+            # not keep may change in place before backward without changing the gradients.
+            # Kept means saved, or stashed on ctx (`ctx.x = x`), which PyTorch leaves
+            # unchecked: here that would be a silent wrong gradient.
+            saved = _kept_by(ctx)
             versions = [
                 (a._version[0] if _saved_in(a.data, saved) else engine.UNCHECKED)
                 if isinstance(a, Tensor)

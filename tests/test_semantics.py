@@ -1069,6 +1069,22 @@ def test_a_function_checks_only_the_inputs_forward_saved():
     with pytest.raises(RuntimeError, match="input 0 of 'Square'"):
         y.sum().backward()
 
+    class Stashed(ag.Function):  # keeps its input on ctx, not through save_for_backward
+        @staticmethod
+        def forward(ctx, w):
+            ctx.parts = [w, 2.0]
+            return w * w
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.parts[1] * ctx.parts[0]
+
+    v = w * 1
+    y = Stashed.apply(v)
+    v += 1  # PyTorch would not notice: the gradient would silently use the new values
+    with pytest.raises(RuntimeError, match="input 0 of 'Stashed'"):
+        y.sum().backward()
+
 
 def test_list_operands_are_constants_read_as_tensor_reads_them():
     # A list (or tuple) on either side of an operator is the array ag.tensor makes of it,
