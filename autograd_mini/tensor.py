@@ -1488,7 +1488,9 @@ def _made(name: str, make: Callable[[], np.ndarray], requires_grad: bool) -> Ten
     try:
         arr = make()
     except (ValueError, TypeError) as e:
-        raise type(e)(f"{name}: {e}") from None
+        # Re-raised as the base class: a subclass (UnicodeError, ...) takes other arguments.
+        cls = TypeError if isinstance(e, TypeError) else ValueError
+        raise cls(f"{name}: {e}") from None
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"{name}: a tensor holds numbers, not dtype {arr.dtype}")
     return Tensor(arr, requires_grad)
