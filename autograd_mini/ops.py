@@ -214,6 +214,18 @@ def _short_rows(x: np.ndarray, axis: Any) -> bool:
     return x.ndim == 2 and axis in (1, -1, (1,)) and x.shape[1] <= 16 and x.shape[0] >= 32
 
 
+def _in_float32(fn: Any) -> Any:
+    """`fn` computed in float32 for a float16 input, then rounded once (as PyTorch does):
+    each float16 step would round again, several ulps in all."""
+
+    def wrapped(x: np.ndarray, **attrs: Any) -> np.ndarray:
+        if x.dtype == np.float16:
+            return fn(x.astype(np.float32), **attrs).astype(np.float16)
+        return fn(x, **attrs)
+
+    return wrapped
+
+
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     # (x - m) - log Σ e^(x - m): subtracting the small log-sum last keeps the largest
     # log-probabilities accurate to the last bit.
@@ -404,8 +416,8 @@ sin = primitive("sin", np.sin, lambda g, ans, x: g * cos(x), floats=True)
 cos = primitive("cos", np.cos, lambda g, ans, x: -g * sin(x), floats=True)
 tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_ans=True,
                  reads=False, floats=True)  # fmt: skip
-sigmoid = primitive("sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1 - ans), saves_ans=True,
-                    reads=False, floats=True)  # fmt: skip
+sigmoid = primitive("sigmoid", _in_float32(_sigmoid), lambda g, ans, x: g * ans * (1 - ans),
+                    saves_ans=True, reads=False, floats=True)  # fmt: skip
 # relu's rule reads its output, as PyTorch's does (ans > 0 exactly where x > 0), so it is the
 # output, not the input, that must not change in place before backward.
 relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, ans > 0),
@@ -423,8 +435,17 @@ astype = primitive("astype", lambda x, dtype: x.astype(dtype),
                    lambda g, ans, x, dtype: astype(g, dtype=x.dtype), reads=False,
                    own_dtype=True)  # fmt: skip
 
+
 # reductions
-sum = primitive("sum", lambda x, axis=None, keepdims=False: x.sum(axis=axis, keepdims=keepdims),  # noqa: A001
+def _sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    # Every integer or bool sum is int64, as in PyTorch (NumPy sums uint8 to uint64, where
+    # `s - 10` would wrap around).
+    if x.dtype.kind == "u" and x.dtype.itemsize < 8:
+        return x.sum(axis=axis, keepdims=keepdims, dtype=np.int64)
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
+sum = primitive("sum", _sum,  # noqa: A001
                 lambda g, ans, x, axis=None, keepdims=False:
                     expand_copy(_kept(g, x.shape, axis), shape=x.shape), reads=False)  # fmt: skip
 mean = primitive("mean", lambda x, axis=None, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
@@ -435,10 +456,10 @@ max = primitive("max", lambda x, axis=None, keepdims=False: x.max(axis=axis, kee
                 _dmax, saves_ans=True)  # fmt: skip
 min = primitive("min", lambda x, axis=None, keepdims=False: x.min(axis=axis, keepdims=keepdims),  # noqa: A001
                 _dmax, saves_ans=True)  # fmt: skip
-softmax = primitive("softmax", _softmax,
+softmax = primitive("softmax", _in_float32(_softmax),
                     lambda g, ans, x, axis: ans * (g - (g * ans).sum(axis=axis, keepdims=True)),
                     saves_ans=True, reads=False, floats=True)  # fmt: skip
-log_softmax = primitive("log_softmax", _log_softmax,
+log_softmax = primitive("log_softmax", _in_float32(_log_softmax),
                         lambda g, ans, x, axis: g - exp(ans) * g.sum(axis=axis, keepdims=True),
                         saves_ans=True, reads=False, floats=True)  # fmt: skip
 # softmax cross-entropy of logits x against integer classes t (a constant): one node
@@ -483,9 +504,11 @@ greater = primitive("greater", np.greater, None)
 greater_equal = primitive("greater_equal", np.greater_equal, None)
 equal = primitive("equal", np.equal, None)
 not_equal = primitive("not_equal", np.not_equal, None)
-logical_and = primitive("logical_and", np.logical_and, None)
-logical_or = primitive("logical_or", np.logical_or, None)
-logical_not = primitive("logical_not", np.logical_not, None)
+# & | ^ ~ as PyTorch has them: bitwise on integers, logical on bools, an error on floats
+bitwise_and = primitive("bitwise_and", np.bitwise_and, None)
+bitwise_or = primitive("bitwise_or", np.bitwise_or, None)
+bitwise_xor = primitive("bitwise_xor", np.bitwise_xor, None)
+bitwise_not = primitive("bitwise_not", np.invert, None)
 
 
 # ------------------------------------------------------------------ shape helpers for rules

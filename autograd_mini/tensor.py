@@ -7,6 +7,7 @@ that applies an op and records it, and the creation functions (`tensor`, `zeros`
 
 from __future__ import annotations
 
+import copy
 import numbers
 import operator
 import sys
@@ -354,7 +355,7 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ""
-        if self.data.dtype not in (np.float64, np.int64, np.bool_):
+        if self.data.dtype not in (_default_dtype, np.int64, np.bool_):  # as PyTorch shows it
             extra += f", dtype={self.data.dtype}"
         if self._node is not None:
             extra += f", grad_fn=<{self._node.op.name}>"
@@ -386,9 +387,37 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self.data.dtype.kind not in "biu" or self.data.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self.data)
+        return int(self.data.reshape(()))
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:  # f"{loss:.4f}", as for a number (as in PyTorch)
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(
+                f"unsupported format string {spec!r} for a tensor of shape {self.data.shape} "
+                "(only 0-d tensors format as numbers)"
+            )
+        return str(self)
+
+    def __contains__(self, element: Any) -> bool:
+        """Whether any element equals `element` (as PyTorch: (self == element).any())."""
+        other = element.data if isinstance(element, Tensor) else element
+        return bool(np.any(self.data == other))
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self._node is not None:  # the copy could not share the graph: a new leaf would
+            raise RuntimeError(  # silently cut the gradient's path (as PyTorch refuses)
+                "deepcopy: only leaf tensors (made by the user, not by a recorded op) can be "
+                "deep-copied; use .detach() first for a copy without history"
+            )
+        t = Tensor.__new__(type(self))
+        memo[id(self)] = t
+        t.data = self.data.copy()
+        t._rg, t._node, t._version, t._base = self._rg, None, [0], None
+        t._grad = None if self._grad is None else copy.deepcopy(self._grad, memo)
+        return t
 
     def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None:
@@ -460,19 +489,25 @@ class Tensor:
         return apply(ops.not_equal, (self, other))
 
     def __and__(self, other: Any) -> Tensor:
-        return apply(ops.logical_and, (self, other))
+        return apply(ops.bitwise_and, (self, other))
 
     def __rand__(self, other: Any) -> Tensor:
-        return apply(ops.logical_and, (other, self))
+        return apply(ops.bitwise_and, (other, self))
 
     def __or__(self, other: Any) -> Tensor:
-        return apply(ops.logical_or, (self, other))
+        return apply(ops.bitwise_or, (self, other))
 
     def __ror__(self, other: Any) -> Tensor:
-        return apply(ops.logical_or, (other, self))
+        return apply(ops.bitwise_or, (other, self))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return apply(ops.bitwise_xor, (self, other))
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return apply(ops.bitwise_xor, (other, self))
 
     def __invert__(self) -> Tensor:
-        return apply(ops.logical_not, (self,))
+        return apply(ops.bitwise_not, (self,))
 
     # -- in place
     def _check_inplace(self, name: str) -> None:
