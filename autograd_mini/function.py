@@ -144,7 +144,7 @@ def _kept_by(ctx: FunctionCtx) -> tuple:
     inside a list, tuple or dict attribute)."""
     kept = list(ctx._saved or ())
     for name, v in vars(ctx).items():
-        if name.startswith("_") or name in ("needs_input_grad", "n_inputs"):
+        if name.startswith("_"):  # (needs_input_grad and n_inputs hold no arrays: harmless)
             continue
         kept.extend(
             v.values() if isinstance(v, dict) else v if isinstance(v, list | tuple) else [v]
@@ -155,8 +155,7 @@ def _kept_by(ctx: FunctionCtx) -> tuple:
 def _saved_in(arr: np.ndarray, saved: tuple) -> bool:
     """Whether `saved` holds `arr` or an array sharing its memory (a view of it)."""
     return any(
-        v is arr
-        or (type(v) is np.ndarray and np.may_share_memory(v, arr))
+        (type(v) is np.ndarray and np.may_share_memory(v, arr))
         or (isinstance(v, Tensor) and np.may_share_memory(v.data, arr))
         for v in saved
     )
@@ -223,7 +222,7 @@ class Function:
             ]
             # If forward saved its output, an in-place change of it before backward must
             # be caught like one of a built-in op's saved output.
-            kept = any(type(v) is np.ndarray and np.may_share_memory(v, out) for v in saved)
+            kept = _saved_in(out, saved)
             node = Node(
                 op, args, edges, versions, out if kept else None, t._version if kept else None, None
             )
