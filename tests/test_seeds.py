@@ -1,6 +1,6 @@
-"""Known values from the seed lessons (../shared/seeds): the power rule, the gradient of the
-bowl x² + y², the chain rule on a squared error, and one step of gradient descent — each with
-both engines, `Value` and `Tensor`."""
+"""Known values from the seed lessons (../shared/seeds): the gradient as a vector of slopes,
+the power rule, the gradient of the bowl x² + y², the chain rule on a squared error, and one
+step of gradient descent — each with both engines, `Value` and `Tensor`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,52 @@ from hypothesis import strategies as st
 
 import autograd_mini as ag
 from autograd_mini import Value
+
+# ------------------------------------------------- the gradient as a vector of slopes
+
+# Seed 000: a loss whose slopes are 2, 5, 3 for the biases b1..b3 of a layer and, for its
+# 3 x 2 weight matrix, 2, 5, 3 down the first column and 6, 4, 2 down the second. The lesson
+# divides a 0.01 nudge's effect by 0.001; the slope is the rise over the nudge that made it.
+SEED_BIAS_SLOPES = [2.0, 5.0, 3.0]
+SEED_WEIGHT_SLOPES = [[2.0, 6.0], [5.0, 4.0], [3.0, 2.0]]
+
+
+def _seed_loss(w, b):
+    return (w * ag.tensor(SEED_WEIGHT_SLOPES)).sum() + (b * ag.tensor(SEED_BIAS_SLOPES)).sum()
+
+
+def test_gradient_is_the_vector_of_slopes_from_the_lesson():
+    w = ag.tensor([[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], requires_grad=True)
+    b = ag.tensor([0.01, 0.02, 0.03], requires_grad=True)
+    _seed_loss(w, b).backward()
+    np.testing.assert_array_equal(b.grad.data, SEED_BIAS_SLOPES)  # "[2, 5, 3]"
+    np.testing.assert_array_equal(w.grad.data[:, 0], [2.0, 5.0, 3.0])  # first column
+    np.testing.assert_array_equal(w.grad.data[:, 1], [6.0, 4.0, 2.0])  # second column
+    # Each slope is the loss's rise over the nudge that caused it: +0.01 on b1 raises the
+    # loss by 0.02 (not 0.002), and 0.02 / 0.01 = 2.
+    for h in (0.01, 0.001):
+        for i, slope in enumerate(SEED_BIAS_SLOPES):
+            nudged = b.data.copy()
+            nudged[i] += h
+            rise = _seed_loss(w, ag.tensor(nudged)).item() - _seed_loss(w, b).item()
+            assert rise / h == pytest.approx(slope, rel=1e-9)
+    # With Value, one scalar per parameter: the same slopes.
+    ws = [[Value(v) for v in row] for row in w.data.tolist()]
+    bs = [Value(v) for v in b.data.tolist()]
+    loss = sum(c * v for cs, vs in zip(SEED_WEIGHT_SLOPES, ws) for c, v in zip(cs, vs))
+    loss = loss + sum(c * v for c, v in zip(SEED_BIAS_SLOPES, bs))
+    loss.backward()
+    assert [v.grad for v in bs] == SEED_BIAS_SLOPES
+    assert [[v.grad for v in row] for row in ws] == SEED_WEIGHT_SLOPES
+
+
+def test_jacobian_is_the_matrix_of_gradients_not_a_determinant():
+    # Seed 000's "2 6 5 4 3 2": the gradients of several outputs, stacked, form the Jacobian
+    # matrix. For y = A @ x its Jacobian is A itself; its determinant is a single number.
+    a = np.array(SEED_WEIGHT_SLOPES).T  # 2 x 3: outputs y1, y2 with gradients [2,5,3], [6,4,2]
+    jac = ag.jacobian(lambda x: ag.tensor(a) @ x)(np.array([0.1, 0.2, 0.3]))
+    np.testing.assert_array_equal(jac, [[2.0, 5.0, 3.0], [6.0, 4.0, 2.0]])
+
 
 # ------------------------------------------------------------------ the power rule
 

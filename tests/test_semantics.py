@@ -296,6 +296,18 @@ def test_in_place_change_of_saved_tensor_is_detected():
         y.backward()
 
 
+def test_accumulating_into_a_grad_that_an_op_saved_is_detected():
+    # A second backward adds into x.grad in place; an op that saved x.grad must see the change.
+    x = leaf([1.0, 2.0])
+    (x * 2).sum().backward()
+    w = leaf([3.0, 4.0])
+    z = (w * x.grad).sum()  # mul saved x.grad (= [2, 2]) for dz/dw
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [5.0, 5.0])
+    with pytest.raises(RuntimeError, match="modified by an in-place operation.*input 1 of 'mul'"):
+        z.backward()
+
+
 def test_in_place_change_of_saved_output_is_detected():
     x = leaf([0.1, 0.2])
     y = x.exp()
@@ -533,6 +545,13 @@ def test_subgradient_table():
     lo, hi = leaf(-1.0), leaf(1.0)  # tensor bounds take the gradient x does not at a tie
     ag.tensor([-1.0, 1.0, 0.0, 2.0, -3.0]).clip(lo, hi).sum().backward()
     assert (lo.grad.item(), hi.grad.item()) == (2.0, 2.0)
+    # Bounds that meet or cross: np.clip is min(max(x, lo), hi), so the output is hi everywhere
+    # and hi takes every gradient; lo takes none, even where x <= lo.
+    for lo_value in (1.0, 2.0):
+        lo, hi = leaf([lo_value] * 4), leaf([1.0] * 4)
+        ag.tensor([-1.0, 0.5, 1.0, 2.0]).clip(lo, hi).sum().backward()
+        np.testing.assert_array_equal(lo.grad.data, [0.0] * 4)
+        np.testing.assert_array_equal(hi.grad.data, [1.0] * 4)
     np.testing.assert_array_equal(_grad_of(lambda x: x.max(), [3.0, 1.0, 3.0]), [0.5, 0, 0.5])
     np.testing.assert_array_equal(_grad_of(lambda x: x.min(), [1.0, 1.0, 1.0]), [1 / 3] * 3)
     np.testing.assert_array_equal(

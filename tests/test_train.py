@@ -118,13 +118,28 @@ def test_bad_flags(capsys, args: list[str], fragment: str) -> None:  # noqa: ANN
     assert_one_line_error(err, fragment)
 
 
-def test_out_of_memory_is_one_line_error(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS")
+def test_out_of_memory_is_one_line_error(tmp_path: Path) -> None:
     # 10^8 hidden units need a 48 GiB weight matrix: NumPy's MemoryError, reported plainly.
-    code, _, err = run_main(
-        capsys, "--hidden", "100000000", "--epochs", "1", "--out", str(tmp_path / "c.npz")
+    # The child's address space is capped at 4 GiB, so the allocation fails on any host,
+    # whatever its RAM or overcommit policy, instead of succeeding or waking the OOM killer.
+    def cap_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    args = ["--hidden", "100000000", "--epochs", "1", "--out", str(tmp_path / "c.npz")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograd_mini", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap_memory,  # noqa: PLW1509 (no threads are started before the exec)
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     )
-    assert code == 1
-    assert_one_line_error(err, "out of memory", "--hidden")
+    assert proc.returncode == 1, proc.stderr
+    assert_one_line_error(proc.stderr, "out of memory", "--hidden")
+    assert not (tmp_path / "c.npz").exists()
 
 
 def test_commands_reject_a_negative_seed_and_bare_usage_goes_to_stderr(capsys) -> None:  # noqa: ANN001

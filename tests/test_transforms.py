@@ -436,6 +436,17 @@ def test_jvp_through_a_0d_input_gathered_twice():
     assert t == pytest.approx(0.18 * 8 * 0.3)
 
 
+def test_jvp_in_tensor_mode_adds_the_gradients_of_a_root_reached_twice():
+    # add passes its cotangent to both inputs unchanged, so the double-vjp's second backward
+    # is given the same tensor twice as a root: its two tangents must add up, not overwrite.
+    a, b = ag.tensor(0.3), ag.tensor(0.4)
+    out, t = jvp(lambda a, b: (a + b).sin(), (a, b), (ag.tensor(1.0), ag.tensor(1.0)))
+    assert out.item() == pytest.approx(np.sin(0.7), rel=1e-15)
+    assert t.item() == pytest.approx(2 * np.cos(0.7), rel=1e-15)
+    out, t = jvp(lambda a, b: (a + b).sin(), (a, b), (ag.tensor(1.0), ag.tensor(-3.0)))
+    assert t.item() == pytest.approx(-2 * np.cos(0.7), rel=1e-15)
+
+
 def test_jvp_equals_jacobian_times_tangent_and_is_linear():
     x = RNG.standard_normal(4)
     W = RNG.standard_normal((3, 4))
