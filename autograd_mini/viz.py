@@ -758,9 +758,14 @@ def draw(
     names: Mapping[str, Any] | None = None,
     max_elements: int = 6,
     rankdir: str = "LR",
+    timeout: float | None = 60.0,
 ) -> Path:
     """Render the graph behind `out` to `path` (.svg, .png, .pdf, or .dot/.gv text)."""
     path = Path(path)
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+        raise ValueError(
+            f"draw: timeout must be a positive number of seconds or None, got {timeout!r}"
+        )
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(
@@ -779,7 +784,19 @@ def draw(
             "install graphviz; conda: conda install graphviz), or save the text instead with "
             "draw(out, 'graph.dot') / to_dot(out)."
         )
-    proc = subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
+    try:
+        proc = subprocess.run(
+            [exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        # Graphviz's layout time grows about as the cube of the graph's size: 3,000 boxes take
+        # seconds, 12,000 (micrograd's MLP on 8 samples) take minutes, a whole batch never ends.
+        boxes = dot.count("[shape=")
+        raise RuntimeError(
+            f"draw: Graphviz 'dot -T{fmt}' did not finish laying out {boxes} nodes within "
+            f"{timeout:g} s; draw a smaller graph (one sample, fewer units), pass timeout=None to "
+            "wait for it, or save the text with draw(out, 'graph.dot')"
+        ) from None
     if proc.returncode != 0:
         raise RuntimeError(
             f"draw: Graphviz 'dot -T{fmt}' failed (exit {proc.returncode}): "

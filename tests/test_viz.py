@@ -6,6 +6,8 @@ import math
 import re
 import shutil
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -356,6 +358,26 @@ def test_draw_rejects_unknown_format_and_missing_directory(tmp_path):
         viz.draw(_small_graph(), tmp_path / "g.jpeg")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         viz.draw(_small_graph(), tmp_path / "nope" / "g.dot")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in for dot is a shell script")
+def test_draw_gives_up_on_a_layout_that_takes_too_long(tmp_path, monkeypatch):
+    # Graphviz never finishes a big graph (a whole batch through micrograd's MLP): a clear
+    # error after `timeout` seconds, not a hang. A stand-in 'dot' that sleeps plays it here.
+    fake = tmp_path / "dot"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(shutil, "which", lambda name: str(fake))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"did not finish laying out \d+ nodes within 0.5 s"):
+        viz.draw(_small_graph(), out_dir / "g.svg", timeout=0.5)
+    assert time.perf_counter() - start < 30
+    assert not list(out_dir.iterdir())
+    for bad in (0, -1.0, "10"):
+        with pytest.raises(ValueError, match="timeout must be a positive number"):
+            viz.draw(_small_graph(), out_dir / "g.svg", timeout=bad)
 
 
 @pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
