@@ -492,11 +492,22 @@ def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
 
     try:
         with no_grad():
-            ans = fwd(*d64)
+            raw = op.fwd(*d64, **attrs)
+            ans = np.asarray(raw, dtype=np.float64)
             # What the rules take as `ans`: the output, or the intermediate a `saving` op keeps.
             kept = op.saving(*d64, **attrs)[1] if op.saving is not None else ans
     except Exception:  # an op that cannot run on float64 copies is skipped, not blamed
         return None
+    low = np.asarray(raw).dtype
+    if low.kind == "f" and low.itemsize < 8 and any(e is not None for e in node.edges):
+        # Its rounding (float32: 6e-8 of the value) divided by the step swamps the slope.
+        feps = float(np.finfo(low).eps)
+        return (
+            f"  localised: the {_describe_op(op)} computes in {low}: its rounding (about "
+            f"{feps:.1g} of each value) divided by the step eps={eps:g} leaves finite "
+            f"differences through it uncertain by about {feps / eps:.0%} of the value, so they "
+            "cannot check its derivative; check f in float64, without the cast"
+        )
     for i, e in enumerate(node.edges):
         x = d64[i]
         if e is None or not (isinstance(x, np.ndarray) and x.dtype == np.float64):
@@ -521,6 +532,10 @@ def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
             return (
                 f"  localised: the {_describe_op(op)} fails when its derivative for input {i} "
                 f"is evaluated on its own saved inputs: {type(exc).__name__}: {exc}"
+            )
+        if bad.startswith("is not differentiable"):
+            return (
+                f"  localised: the {_describe_op(op)}, for its input {i} (shape {x.shape}), {bad}"
             )
         if bad:
             return (
@@ -548,6 +563,9 @@ def _compare_op(
             return ""
         excess = np.where(bad, np.where(np.isnan(d), np.inf, d), -np.inf)
         r, c = np.unravel_index(int(np.argmax(excess)), ana.shape)
+        kink = _one_sided(fwd_i, x, ans, int(r), int(c), ana[r, c], eps, atol, rtol)
+        if kink:
+            return kink
         return (
             f"at element {_fmt_index(c, x.shape)} (output element {_fmt_index(r, ans.shape)}) "
             f"its backward gives {ana[r, c]:.10g} but finite differences of its forward give "
@@ -566,6 +584,30 @@ def _compare_op(
                 f"of its forward give {num:.10g}"
             )
     return ""
+
+
+def _one_sided(
+    fwd_i: Callable, x: np.ndarray, ans: np.ndarray, r: int, c: int, analytic: float,
+    eps: float, atol: float, rtol: float,
+) -> str:  # fmt: skip
+    """A description of the kink at input element c if the slopes from either side differ."""
+    step = np.zeros(x.size)
+    step[c] = eps
+    step = step.reshape(x.shape)
+    here = ans.reshape(-1)[r]
+    right = (fwd_i(x + step).reshape(-1)[r] - here) / eps
+    left = (here - fwd_i(x - step).reshape(-1)[r]) / eps
+    if not abs(right - left) > atol + rtol * max(abs(left), abs(right)):
+        return ""
+    side = ""
+    if any(abs(analytic - s) <= atol + rtol * abs(s) for s in (left, right)):
+        side = ", one of the one-sided slopes (a subgradient, the value PyTorch gives too)"
+    return (
+        f"is not differentiable at element {_fmt_index(c, x.shape)}: its slope is {left:.6g} "
+        f"from the left and {right:.6g} from the right, so central differences give their "
+        f"mean; its backward gives {analytic:.6g}{side}. That is a kink, not a wrong "
+        "derivative: check f at a point away from it"
+    )
 
 
 # --------------------------------------------------------------------------- the catalogue

@@ -384,3 +384,40 @@ def test_command_line_prints_the_table_and_exits_zero():
         assert rows[case.name][-1] == "yes"
         assert float(rows[case.name][-3]) < 1e-5  # max abs err
     assert f"{len(CATALOGUE)} ops checked" in proc.stdout and ", 0 failed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("f", "x", "where", "left", "right", "given"),
+    [
+        (lambda t: (t.relu() * 3).sum(), [0.0, 1.0], "relu", 0, 1, 0),
+        (lambda t: t.clip(0.0, 1.0).sum(), [0.5, 1.0], "clip", 1, 0, 0),
+        (lambda t: (t.clip(-1.0, None) * 2).sum(), [-1.0, 0.0], "clip", 0, 1, 0),
+    ],
+)
+def test_a_kink_is_reported_as_a_kink_not_a_wrong_derivative(f, x, where, left, right, given):
+    # At relu's 0 central differences give the mean of the two one-sided slopes; the message
+    # must say so rather than call the (PyTorch-conventional) subgradient wrong.
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(f, (leaf(x),))
+    msg = str(info.value)
+    assert f"built-in op '{where}'" in msg and "whose own derivative is wrong" not in msg
+    assert f"its slope is {left:g} from the left and {right:g} from the right" in msg
+    assert f"its backward gives {given:g}, one of the one-sided slopes" in msg
+    assert "a kink, not a wrong derivative" in msg
+
+
+def test_a_rule_wrong_at_a_smooth_point_is_still_called_wrong():
+    # The kink test must not excuse a wrong rule: both one-sided slopes agree here.
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda t: OffByOnePercent.apply(t), (leaf([0.5, 2.0]),))
+    msg = str(info.value)
+    assert "whose own derivative is wrong" in msg and "kink" not in msg
+
+
+def test_a_float32_cast_inside_f_is_named_as_the_reason_differences_fail():
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(lambda t: (t.astype(np.float32) ** 2).sum(), (leaf([0.3, 1.0]),))
+    msg = str(info.value)
+    assert "built-in op 'astype' computes in float32" in msg
+    assert "uncertain by about 12% of the value" in msg and "check f in float64" in msg
+    assert "whose own derivative is wrong" not in msg
