@@ -445,10 +445,19 @@ def _sum(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     return x.sum(axis=axis, keepdims=keepdims)
 
 
+def _mean(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    if _count(x.shape, axis):
+        return x.mean(axis=axis, keepdims=keepdims)
+    # The mean of nothing is NaN, quietly, as in PyTorch (NumPy warns "Mean of empty slice").
+    dtype = x.dtype if x.dtype.kind in "fc" else np.dtype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims) / dtype.type(0)
+
+
 sum = primitive("sum", _sum,  # noqa: A001
                 lambda g, ans, x, axis=None, keepdims=False:
                     expand_copy(_kept(g, x.shape, axis), shape=x.shape), reads=False)  # fmt: skip
-mean = primitive("mean", lambda x, axis=None, keepdims=False: x.mean(axis=axis, keepdims=keepdims),
+mean = primitive("mean", _mean,
                  lambda g, ans, x, axis=None, keepdims=False:
                      expand_copy(_kept(g, x.shape, axis) / builtins.max(_count(x.shape, axis), 1),
                                  shape=x.shape), reads=False)  # fmt: skip

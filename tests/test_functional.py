@@ -9,6 +9,7 @@ derivatives, via ``gradcheck``/``gradgradcheck``), and against ``torch.nn.functi
 from __future__ import annotations
 
 import itertools
+import warnings
 import zlib
 
 import numpy as np
@@ -300,6 +301,25 @@ MASKED_ROW1_GRAD = {  # torch's gradient of the mean loss in row 1 (row 0 is all
     "smooth": [0.07357771649942181, 0.16455723095548236, -0.23813494745490427],
     "weight_smooth": [0.10867253539946035, 0.17136452666956134, -0.28003706206902174],
 }
+
+
+def test_the_mean_of_nothing_is_nan_without_a_warning() -> None:
+    # As in torch: NumPy's "Mean of empty slice" and 0/0 warnings do not reach the user.
+    empty = np.zeros((0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(ag.tensor(empty).mean().item())
+        np.testing.assert_array_equal(ag.tensor(empty).mean(axis=0).data, [np.nan] * 3)
+        assert ag.tensor(empty).mean(axis=1).shape == (0,)
+        assert ag.tensor(np.zeros(0, np.float32)).mean().dtype == np.float32
+        losses = [
+            F.mse_loss(ag.tensor(empty), ag.tensor(empty)),
+            F.binary_cross_entropy(ag.tensor(empty), ag.tensor(empty)),
+            F.cross_entropy(ag.tensor(empty), np.zeros(0, int), weight=np.ones(3)),
+            F.cross_entropy(ag.tensor(empty), np.zeros(0, int), label_smoothing=0.1),
+            F.cross_entropy(ag.tensor(np.zeros((2, 3))), np.array([-100, -100])),
+        ]
+    assert all(np.isnan(loss.item()) for loss in losses)
 
 
 @pytest.mark.parametrize(
@@ -615,6 +635,245 @@ def test_losses_against_finite_differences(reduction: str) -> None:
         ),
         x,
         t_prob,
+    )
+
+
+# Property tests: every loss, every reduction, random shapes (batch of 1, empty batches, extra
+# axes after the class axis), each gradient against central differences in float64. Shapes and
+# options come from hypothesis, values from a generator seeded by it (as in tests/strategies.py:
+# hypothesis' special values would sit on BCE's clamps). The tolerance catches a rule that is off
+# by 0.05 %: central differences with h = 1e-6 on values of order one are good to ~1e-9.
+
+FD_STEP = 1e-6
+FD_RTOL = 1e-6
+FD_ATOL = 1e-9
+SEEDS = st.integers(0, 2**32 - 1)
+SMALL_SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+
+
+def _central_differences(f, arrays: list, wrt: tuple, cot: np.ndarray) -> list:  # noqa: ANN001
+    """d/d arrays[i] of sum(cot * f(*arrays)) for i in wrt, by central differences."""
+    arrays = [np.array(a, copy=True) for a in arrays]
+    grads = []
+    for i in wrt:
+        flat = arrays[i].reshape(-1)  # a view: perturbing it perturbs arrays[i]
+        g = np.empty(flat.size)
+        for j in range(flat.size):
+            orig = flat[j]
+            vals = []
+            for step in (FD_STEP, -FD_STEP):
+                flat[j] = orig + step
+                with ag.no_grad():
+                    vals.append(f(*[ag.tensor(a) for a in arrays]).data)
+            # Subtract the outputs before weighting them: elements that do not depend on
+            # arrays[i][j] cancel exactly and add no rounding error.
+            g[j] = np.sum(cot * (vals[0] - vals[1])) / ((orig + FD_STEP) - (orig - FD_STEP))
+            flat[j] = orig
+        grads.append(g.reshape(arrays[i].shape))
+    return grads
+
+
+def _check_loss(f, arrays: list, wrt: tuple, ref, rng) -> None:  # noqa: ANN001
+    """f's value against ref(), and its vjp (random cotangent) against central differences."""
+    ts = [ag.tensor(a, requires_grad=i in wrt) for i, a in enumerate(arrays)]
+    with warnings.catch_warnings():
+        if any(a.size == 0 for a in arrays):  # the mean of an empty batch is NaN, with warnings
+            warnings.simplefilter("ignore", RuntimeWarning)
+        expected = ref()
+        out = f(*ts)
+        assert out.dtype == np.float64 and out.shape == np.shape(expected)
+        assert_close(out.data, expected, rtol=1e-12, atol=1e-14)
+        cot = rng.standard_normal(out.shape)
+        out.backward(gradient=cot)
+    # Rounding in the differences grows with the size of what is summed (reduction="sum").
+    atol = FD_ATOL * max(1.0, float(np.nansum(np.abs(cot * out.data))))
+    for i, num in zip(wrt, _central_differences(f, arrays, wrt, cot)):
+        g = ts[i].grad
+        assert g is not None and g.shape == ts[i].shape and g.dtype == np.float64
+        assert_close(g.data, num, rtol=FD_RTOL, atol=atol)
+
+
+def ref_class_loss(lp, t, cax, w=None, ignore_index=-100, ls=0.0, reduction="mean"):  # noqa: ANN001, ANN201
+    """torch's nll_loss / cross_entropy on log-probabilities `lp` (classes on axis `cax`)."""
+    c = lp.shape[cax]
+    lpm = np.moveaxis(lp, cax, -1)  # classes last
+    wv = np.ones(c) if w is None else w
+    if t.dtype.kind == "f":  # class probabilities, smoothed, a plain mean over samples
+        p = np.moveaxis(t, cax, -1) * (1 - ls) + ls / c
+        return reduce(-(lpm * wv * p).sum(-1), reduction)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    picked = np.take_along_axis(lpm, safe[..., None], -1)[..., 0]
+    wt = np.where(valid, wv[safe], 0.0)
+    per = (1 - ls) * np.where(valid, -picked * wv[safe], 0.0)
+    per = per + ls / c * np.where(valid, -(lpm * wv).sum(-1), 0.0)
+    if reduction == "mean":
+        return per.sum() / wt.sum()  # 0/0 = NaN for an empty batch, as in torch
+    return reduce(per, reduction)
+
+
+@st.composite
+def class_shapes(draw: st.DrawFn) -> tuple:
+    """(C,) unbatched, or (N, C, d1, ...) with N >= 0 and up to two extra axes."""
+    c = draw(st.integers(1, 4))
+    if draw(st.integers(0, 4)) == 0:
+        return (c,)
+    extra = draw(st.lists(st.integers(1, 3), max_size=2))
+    return (draw(st.integers(0, 3)), c, *extra)
+
+
+def _int_targets(draw: st.DrawFn, rng, shape: tuple, reduction: str) -> tuple:  # noqa: ANN001
+    """Class indices for logits of `shape`, some of them ignored, and the ignore_index."""
+    cax = 1 if len(shape) >= 2 else 0
+    c = shape[cax]
+    tshape = shape[:cax] + shape[cax + 1 :]
+    t = rng.integers(0, c, tshape)
+    ignore = draw(st.sampled_from(["none", "default", "class"] if c > 1 else ["none", "default"]))
+    ignore_index = int(rng.integers(0, c)) if ignore == "class" else -100
+    if ignore == "default":
+        t = np.where(rng.random(tshape) < 0.3, -100, t)
+    if reduction == "mean" and t.size and np.all(t == ignore_index):
+        t.flat[0] = (ignore_index + 1) % c  # all ignored: NaN, tested elsewhere
+    return t, ignore_index
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=30, deadline=None)
+@given(shape=SMALL_SHAPES, seed=SEEDS)
+def test_mse_loss_gradients_property(reduction: str, shape: tuple, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x, t = rng.standard_normal(shape), rng.standard_normal(shape)
+    _check_loss(
+        lambda a, b: F.mse_loss(a, b, reduction=reduction),
+        [x, t],
+        (0, 1),
+        lambda: reduce((x - t) ** 2, reduction),
+        rng,
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=30, deadline=None)
+@given(shape=class_shapes(), seed=SEEDS, weighted=st.booleans(), data=st.data())
+def test_nll_loss_gradients_property(
+    reduction: str, shape: tuple, seed: int, weighted: bool, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    cax = 1 if len(shape) >= 2 else 0
+    lp = ref_log_softmax(rng.standard_normal(shape) * 1.5, axis=cax)
+    t, ii = _int_targets(data.draw, rng, shape, reduction)
+    w = rng.uniform(0.2, 2.0, shape[cax]) if weighted else None
+    _check_loss(
+        lambda a: F.nll_loss(a, t, weight=w, ignore_index=ii, reduction=reduction),
+        [lp],
+        (0,),
+        lambda: ref_class_loss(lp, t, cax, w, ii, reduction=reduction),
+        rng,
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=class_shapes(),
+    seed=SEEDS,
+    weighted=st.booleans(),
+    smoothed=st.booleans(),
+    data=st.data(),
+)
+def test_cross_entropy_int_targets_gradients_property(
+    reduction: str, shape: tuple, seed: int, weighted: bool, smoothed: bool, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    cax = 1 if len(shape) >= 2 else 0
+    x = rng.standard_normal(shape) * 1.5
+    t, ii = _int_targets(data.draw, rng, shape, reduction)
+    w = rng.uniform(0.2, 2.0, shape[cax]) if weighted else None
+    ls = float(rng.uniform(0.05, 0.9)) if smoothed else 0.0
+    lp = ref_log_softmax(x, axis=cax)
+    _check_loss(
+        lambda a: F.cross_entropy(
+            a, t, weight=w, ignore_index=ii, reduction=reduction, label_smoothing=ls
+        ),
+        [x],
+        (0,),
+        lambda: ref_class_loss(lp, t, cax, w, ii, ls, reduction),
+        rng,
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=30, deadline=None)
+@given(shape=class_shapes(), seed=SEEDS, weighted=st.booleans(), smoothed=st.booleans())
+def test_cross_entropy_prob_targets_gradients_property(
+    reduction: str, shape: tuple, seed: int, weighted: bool, smoothed: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    cax = 1 if len(shape) >= 2 else 0
+    x = rng.standard_normal(shape) * 1.5
+    p = rng.uniform(0.05, 1.0, shape)
+    p = p / p.sum(axis=cax, keepdims=True)
+    w = rng.uniform(0.2, 2.0, shape[cax]) if weighted else None
+    ls = float(rng.uniform(0.05, 0.9)) if smoothed else 0.0
+    _check_loss(
+        lambda a, b: F.cross_entropy(a, b, weight=w, reduction=reduction, label_smoothing=ls),
+        [x, p],
+        (0, 1),
+        lambda: ref_class_loss(ref_log_softmax(x, axis=cax), p, cax, w, ls=ls, reduction=reduction),
+        rng,
+    )
+
+
+def _broadcast_weight(draw: st.DrawFn, rng, shape: tuple) -> np.ndarray | None:  # noqa: ANN001
+    """None, or a positive weight whose shape broadcasts to `shape` (maybe fewer axes)."""
+    if not draw(st.booleans()):
+        return None
+    tail = shape[draw(st.integers(0, len(shape))) :]
+    wshape = tuple(d if draw(st.booleans()) else 1 for d in tail)
+    return rng.uniform(0.2, 2.0, wshape)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=30, deadline=None)
+@given(shape=SMALL_SHAPES, seed=SEEDS, data=st.data())
+def test_binary_cross_entropy_gradients_property(
+    reduction: str, shape: tuple, seed: int, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    # Away from 0 and 1: the logs' clamps and torch's cap on x(1 - x) are tested elsewhere,
+    # and a target stepped outside [0, 1] by the differences would be an error.
+    x, t = rng.uniform(0.05, 0.95, shape), rng.uniform(0.05, 0.95, shape)
+    w = _broadcast_weight(data.draw, rng, shape)
+    per = -(t * np.log(x) + (1 - t) * np.log1p(-x)) * (1.0 if w is None else w)
+    _check_loss(
+        lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction),
+        [x, t],
+        (0, 1),
+        lambda: reduce(per, reduction),
+        rng,
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=30, deadline=None)
+@given(shape=SMALL_SHAPES, seed=SEEDS, data=st.data())
+def test_bce_with_logits_gradients_property(
+    reduction: str, shape: tuple, seed: int, data: st.DataObject
+) -> None:
+    rng = np.random.default_rng(seed)
+    x, t = rng.standard_normal(shape) * 2, rng.random(shape)
+    w = _broadcast_weight(data.draw, rng, shape)
+    pw = _broadcast_weight(data.draw, rng, shape)
+    lw = 1.0 if pw is None else 1 + (pw - 1) * t
+    per = ((1 - t) * x + lw * np.logaddexp(0.0, -x)) * (1.0 if w is None else w)
+    _check_loss(
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, weight=w, pos_weight=pw, reduction=reduction
+        ),
+        [x, t],
+        (0, 1),
+        lambda: reduce(per, reduction),
+        rng,
     )
 
 

@@ -249,7 +249,10 @@ def _reduce_nll(loss: Tensor, denom: np.ndarray | None, reduction: str) -> Tenso
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / denom if denom is not None else loss.mean()
+    if denom is None:
+        return loss.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):  # no weight at all: NaN, as in torch
+        return loss.sum() / denom
 
 
 def _int_targets(
@@ -364,7 +367,8 @@ def cross_entropy(
     elif reduction == "mean":
         if denom is None:
             denom = np.asarray(valid.sum(), dtype=x.dtype)
-        smooth = smooth.sum() / denom
+        with np.errstate(invalid="ignore", divide="ignore"):  # see _reduce_nll
+            smooth = smooth.sum() / denom
     return out * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
 
 
