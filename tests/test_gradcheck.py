@@ -239,6 +239,15 @@ def test_random_expressions_pass_gradcheck_and_gradgradcheck(expr):
     xs = expr.tensors()
     assert gradcheck(expr.fn, xs)
     assert gradgradcheck(expr.fn, xs)
+    # gradcheck compares flattened Jacobians: an empty input's has no entries whatever shape
+    # its gradient has. Every input the expression uses gets a gradient of its own shape.
+    out = expr.fn(*xs)
+    out.backward(np.ones(out.shape))
+    for j, x in enumerate(xs):
+        used = re.search(rf"\bx{j}\b", expr.text) is not None
+        assert (x.grad is not None) == used, f"x{j}: used {used}, grad {x.grad!r}"
+        if used:
+            assert x.grad.shape == x.shape and x.grad.dtype == x.dtype, f"x{j}: {x.grad!r}"
 
 
 # ------------------------------------------------------------------ numerical derivatives
