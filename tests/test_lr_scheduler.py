@@ -294,3 +294,29 @@ def test_resume_with_last_epoch_matches_torch(name: str, kw: dict[str, Any]) -> 
     np.testing.assert_allclose(
         np.array(lr_sequence(mine, 30)), np.array(lr_sequence(theirs, 30)), rtol=1e-12, atol=1e-15
     )
+
+
+# ------------------------------------------------------------------- mutation-audit additions
+
+
+def test_get_last_lr_is_the_scheduled_lr_not_the_current_one() -> None:
+    # As torch: get_last_lr() reports what the last step() set, even if the lr was changed
+    # by hand since.
+    opt = make_optimizer()
+    sched = StepLR(opt, step_size=1, gamma=0.5)
+    opt.step()
+    sched.step()
+    opt.param_groups[0]["lr"] = 7.0
+    assert sched.get_last_lr() == pytest.approx([0.05, 0.015], rel=1e-15)
+    opt.step()
+    sched.step()  # chainable: continues from the lr the group now has
+    assert sched.get_last_lr() == pytest.approx([3.5, 0.0075], rel=1e-15)
+
+
+def test_scheduler_state_dict_lists_are_copies() -> None:
+    sched = ExponentialLR(make_optimizer(), gamma=0.5)
+    state = sched.state_dict()
+    state["base_lrs"][0] = 99.0
+    state["_last_lr"][0] = 99.0
+    assert sched.base_lrs == BASE_LRS
+    assert sched.get_last_lr() == BASE_LRS

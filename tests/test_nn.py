@@ -633,3 +633,104 @@ def test_linear_init_distribution_matches_torch() -> None:
     assert abs(np.abs(tw).max() - np.abs(ours.weight.data).max()) < 1e-3
     assert abs(ours.weight.data.std() / tw.std() - 1) < 0.02
     assert abs(np.abs(ours.bias.data).max() - np.abs(tb).max()) < 5e-3
+
+
+# ------------------------------------------------------------------- mutation-audit additions
+
+
+def test_parameter_shared_between_layers_is_listed_once() -> None:
+    # Tied weights (one Parameter in two layers): parameters() lists it once, as torch does,
+    # so an optimizer does not update it twice; the state dict keeps both keys.
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    b.weight = a.weight
+    model = nn.Sequential(a, b)
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.bias"]
+    assert len(list(model.parameters())) == 3
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+def test_zero_grad_in_place_keeps_the_parameter_dtype() -> None:
+    m = nn.Linear(2, 3, dtype=np.float32)
+    m(ag.ones((1, 2), dtype=np.float32)).sum().backward()
+    m.zero_grad(set_to_none=False)
+    for p in m.parameters():
+        assert p.grad.dtype == np.float32
+        np.testing.assert_array_equal(p.grad.data, np.zeros(p.shape))
+
+
+def test_to_dtype_converts_existing_gradients() -> None:
+    # torch's Module.to(dtype) converts .grad together with the parameter.
+    m = nn.Linear(3, 2)
+    m(ag.ones((1, 3))).sum().backward()
+    m.to(np.float32)
+    assert m.weight.grad.dtype == np.float32 and m.bias.grad.dtype == np.float32
+
+
+def test_load_state_dict_copies_in_place_so_aliases_see_the_new_values() -> None:
+    # As torch's param.copy_(): earlier state_dict() tensors share the parameters' memory and
+    # see the loaded values.
+    m = nn.Linear(2, 2)
+    before = m.state_dict()
+    new_w = np.arange(4.0).reshape(2, 2)
+    m.load_state_dict({"weight": new_w, "bias": np.zeros(2)})
+    np.testing.assert_array_equal(before["weight"].data, new_w)
+    np.testing.assert_array_equal(before["bias"].data, np.zeros(2))
+
+
+def test_slice_of_named_sequential_keeps_the_names() -> None:
+    s = nn.Sequential(OrderedDict(a=nn.Linear(2, 3), act=nn.ReLU(), out=nn.Linear(3, 1)))
+    assert list(s[1:].state_dict()) == ["out.weight", "out.bias"]
+    assert list(s[:1].state_dict()) == ["a.weight", "a.bias"]
+
+
+def test_linear_with_zero_or_one_input_feature() -> None:
+    # torch allows in_features=0 (the output is the bias, which starts at 0: bound 0), and
+    # with in_features=1 both bounds are 1/sqrt(1) = 1.
+    ag.manual_seed(0)
+    empty = nn.Linear(0, 3)
+    assert empty.weight.shape == (3, 0)
+    np.testing.assert_array_equal(empty(ag.zeros((2, 0))).data, np.zeros((2, 3)))
+    one = nn.Linear(1, 2000)
+    for p in (one.weight, one.bias):
+        assert np.abs(p.data).max() <= 1.0
+        assert np.abs(p.data).max() > 0.99
+        assert abs(p.data.std() - 1 / math.sqrt(3)) < 0.03
+
+
+def test_calculate_gain_table() -> None:
+    # torch.nn.init.calculate_gain's values
+    assert init.calculate_gain("linear") == 1.0
+    assert init.calculate_gain("sigmoid") == 1.0
+    assert init.calculate_gain("tanh") == pytest.approx(5.0 / 3)
+    assert init.calculate_gain("relu") == pytest.approx(math.sqrt(2.0))
+    assert init.calculate_gain("selu") == 0.75
+    assert init.calculate_gain("leaky_relu") == pytest.approx(math.sqrt(2.0 / (1 + 0.01**2)))
+    assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2.0 / 1.04))
+
+
+def test_kaiming_fan_out_and_xavier_normal_scales() -> None:
+    ag.manual_seed(0)
+    w = nn.Parameter(np.empty((10, 4000)))  # fan_in 4000, fan_out 10
+    init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu")
+    bound = math.sqrt(2.0) * math.sqrt(3.0 / 10)
+    assert bound * 0.99 < np.abs(w.data).max() <= bound
+    init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
+    assert abs(w.data.std() / (math.sqrt(2.0) / math.sqrt(10)) - 1) < 0.03
+    w2 = nn.Parameter(np.empty((200, 300)))
+    init.xavier_normal_(w2, gain=2.0)
+    assert abs(w2.data.std() / (2.0 * math.sqrt(2.0 / 500)) - 1) < 0.03
+
+
+def test_uniform_with_equal_bounds_is_a_constant() -> None:
+    # torch's uniform_ requires from <= to, so a == b is allowed and fills with that value.
+    w = nn.Parameter(np.empty((2, 3)))
+    init.uniform_(w, 0.5, 0.5)
+    np.testing.assert_array_equal(w.data, np.full((2, 3), 0.5))
+
+
+def test_softmax_and_log_softmax_default_to_the_last_axis() -> None:
+    x = ag.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(F.softmax(x).data.sum(axis=-1), np.ones(2), rtol=1e-15)
+    np.testing.assert_allclose(F.softmax(x).data, F.softmax(x, axis=-1).data, rtol=0)
+    np.testing.assert_allclose(F.log_softmax(x).data, F.log_softmax(x, axis=1).data, rtol=0)

@@ -531,6 +531,7 @@ def test_zero_parameter_and_matrix_parameters() -> None:
         (lambda p: Adam(p, eps=-1.0), "Invalid epsilon value: -1.0"),
         (lambda p: Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
         (lambda p: Adam(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+        (lambda p: Adam(p, betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
         (lambda p: Adam(p, weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
         (lambda p: AdamW(p, betas=(0.9, 1.5)), "Invalid beta parameter at index 1: 1.5"),
         (lambda p: RMSprop(p, alpha=-0.5), "Invalid alpha value: -0.5"),
@@ -960,3 +961,146 @@ def test_zero_grad_and_skip_semantics_match_torch() -> None:
         topt.step()
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12)
         assert (len(opt.state[p]) == 0) == (len(topt.state[tp]) == 0)
+
+
+# ------------------------------------------------------------------- mutation-audit additions
+# Each test below pins behaviour that a mutation of the implementation changed unnoticed.
+
+
+@pytest.mark.parametrize(
+    ("opt_cls", "kw"),
+    [
+        (SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+        (Adam, {"lr": 0.1, "amsgrad": True}),
+        (RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5}),
+        (Adagrad, {"lr": 0.1}),
+    ],
+)
+def test_float64_grad_array_updates_like_its_float32_cast(
+    opt_cls: type[Optimizer], kw: dict[str, Any]
+) -> None:
+    # The update runs in the parameter's dtype: a float64 array swapped into a float32 .grad
+    # gives bit for bit the steps that the gradient rounded to float32 gives.
+    rng = np.random.default_rng(1)
+    x0 = rng.standard_normal(50).astype(np.float32)
+    a, b = param(x0, np.float32), param(x0, np.float32)
+    opt_a, opt_b = opt_cls([a], **kw), opt_cls([b], **kw)
+    for _ in range(5):
+        g = rng.standard_normal(50)
+        a.grad = Tensor(np.zeros(50, np.float32))
+        a.grad.data = g
+        set_grad(b, g.astype(np.float32))
+        opt_a.step()
+        opt_b.step()
+    assert a.data.dtype == np.float32
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_zero_grad_in_place_detaches_a_grad_that_has_a_graph() -> None:
+    # torch's zero_grad(set_to_none=False) does grad.detach_(): a create_graph gradient that
+    # is zeroed must not keep its graph (nor require grad).
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (x * x * x).sum().backward(create_graph=True)
+    assert x.grad.requires_grad
+    SGD([x], lr=0.1).zero_grad(set_to_none=False)
+    assert not x.grad.requires_grad
+    np.testing.assert_array_equal(x.grad.data, np.zeros(2))
+
+
+def test_zero_grad_in_place_zeroes_a_read_only_grad() -> None:
+    p = param([1.0, 2.0, 3.0])
+    p.grad = Tensor(np.broadcast_to(np.array(3.0), (3,)))  # a read-only broadcast view
+    assert not p.grad.data.flags.writeable
+    SGD([p], lr=0.1).zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.data, np.zeros(3))
+    assert p.grad.data.shape == (3,)
+
+
+def test_state_dict_param_groups_are_copies() -> None:
+    p = param(X0)
+    opt = SGD([("w", p)], lr=0.1)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["param_names"].append("intruder")
+    assert opt.param_groups[0]["param_names"] == ["w"]
+
+
+def test_load_state_dict_fills_options_missing_from_the_saved_groups() -> None:
+    # An older or hand-made state dict without an option gets the optimizer's default for it.
+    p = param(X0)
+    opt = Adam([p], lr=0.1)
+    sd = opt.state_dict()
+    del sd["param_groups"][0]["maximize"]
+    del sd["param_groups"][0]["amsgrad"]
+    opt2 = Adam([p], lr=0.1)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["maximize"] is False
+    assert opt2.param_groups[0]["amsgrad"] is False
+    set_grad(p, quad_grad(X0))
+    opt2.step()  # does not fail on the missing keys
+    np.testing.assert_allclose(p.data, X0 - 0.1 * np.sign(quad_grad(X0)), rtol=1e-7)
+
+
+def test_load_state_dict_keeps_param_names_when_the_saved_groups_have_none() -> None:
+    # As torch: loading an unnamed state dict into a named optimizer keeps the names.
+    p = param(X0)
+    sd = SGD([param(X0)], lr=0.5).state_dict()
+    opt = SGD([("weight", p)], lr=0.1)
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["param_names"] == ["weight"]
+    assert opt.param_groups[0]["lr"] == 0.5
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight"]
+
+
+def test_load_state_dict_step_from_an_array_is_a_float_and_not_shared() -> None:
+    # A checkpoint read back from .npz holds "step" as a 0-d array: loading takes its value
+    # (a float), so later steps neither change the caller's dict nor count wrongly.
+    p = param(X0)
+    opt = Adam([p], lr=0.1)
+    set_grad(p, quad_grad(X0))
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["step"] = np.array(1.0)
+    opt2 = Adam([p], lr=0.1)
+    opt2.load_state_dict(sd)
+    assert isinstance(opt2.state[p]["step"], float)
+    opt2.step()
+    assert opt2.state[p]["step"] == 2.0
+    assert float(sd["state"][0]["step"]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("opt_cls", "kw", "option", "buffer"),
+    [
+        (Adam, {"lr": 0.1}, "amsgrad", "max_exp_avg_sq"),
+        (RMSprop, {"lr": 0.01}, "centered", "grad_avg"),
+        (RMSprop, {"lr": 0.01}, "momentum", "momentum_buffer"),
+    ],
+)
+def test_option_switched_on_after_a_step_starts_its_buffer_at_zero(
+    opt_cls: type[Optimizer], kw: dict[str, Any], option: str, buffer: str
+) -> None:
+    # torch raises KeyError here; this library starts the new buffer from zeros.
+    p = param(X0)
+    opt = opt_cls([p], **kw)
+    g1, g2 = quad_grad(X0), quad_grad(X0 + 0.3)
+    set_grad(p, g1)
+    opt.step()
+    x1 = p.data.copy()
+    opt.param_groups[0][option] = 0.9 if option == "momentum" else True
+    set_grad(p, g2)
+    opt.step()
+    assert buffer in opt.state[p]
+    lr = kw["lr"]
+    if opt_cls is Adam:
+        b1, b2 = 0.9, 0.999
+        m = (1 - b1) * (b1 * g1 + g2)
+        v = (1 - b2) * (b2 * g1**2 + g2**2)  # the running max from zero is v itself
+        expected = x1 - lr / (1 - b1**2) * m / (np.sqrt(v) / np.sqrt(1 - b2**2) + 1e-8)
+    else:
+        alpha = 0.99
+        v = (1 - alpha) * (alpha * g1**2 + g2**2)
+        if option == "centered":
+            v = v - ((1 - alpha) * g2) ** 2  # grad_avg from zero: (1 - alpha) * g2
+        # momentum from a zero buffer: the buffer is just this step's g / avg
+        expected = x1 - lr * g2 / (np.sqrt(v) + 1e-8)
+    np.testing.assert_allclose(p.data, expected, rtol=1e-12)
