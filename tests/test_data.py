@@ -421,3 +421,33 @@ def test_digits_file_is_small_and_pickle_free():
         assert sorted(npz.files) == ["images", "labels"]
         assert npz["images"].dtype == np.uint8
     assert (path.parent / "LICENSE_digits.txt").is_file()
+
+
+# ------------------------------------------------------------------ found by mutation testing
+
+
+def test_a_bool_seed_is_refused():
+    X, y = _indexed(4)
+    with pytest.raises(TypeError, match="DataLoader: seed must be an int"):
+        DataLoader(X, y, seed=True)
+    with pytest.raises(TypeError, match="make_moons: seed must be an int"):
+        make_moons(10, 0.1, True)
+
+
+def test_loader_options_are_plain_python_values():
+    X, y = _indexed(8)
+    loader = DataLoader(X, y, batch_size=np.int64(4), shuffle=0)
+    assert type(loader.batch_size) is int and loader.batch_size == 4
+    assert loader.shuffle is False
+    assert repr(loader) == "DataLoader(n_samples=8, batch_size=4, shuffle=False, batches=2)"
+
+
+def test_make_moons_agrees_with_sklearn_to_the_last_bit():
+    # sklearn computes the inner moon's y as 1 - sin(t) - 0.5; 0.5 - sin(t) differs in the
+    # last bit for some t (6 of the 50 here).
+    X, y = make_moons(100, noise=0.0, seed=0)
+    t = np.linspace(0.0, np.pi, 50)
+    outer = np.stack([np.cos(t), np.sin(t)], axis=1)
+    inner = np.stack([1.0 - np.cos(t), 1.0 - np.sin(t) - 0.5], axis=1)
+    assert sorted(map(tuple, X[y == 0])) == sorted(map(tuple, outer))
+    assert sorted(map(tuple, X[y == 1])) == sorted(map(tuple, inner))

@@ -832,3 +832,17 @@ def test_int_too_large_for_json_names_save_and_the_key_path(tmp_path):
         save({"m": {10**5000: 1}}, tmp_path / "c.npz")
     assert os.listdir(tmp_path) == []
     assert roundtrip({"big": 10**4000}, tmp_path) == {"big": 10**4000}
+
+
+# ------------------------------------------------------------------ found by mutation testing
+
+
+@pytest.mark.parametrize("reshape, dtype", [((1, -1), np.uint8), ((-1,), np.int8)])
+def test_structure_entry_of_the_wrong_shape_or_dtype_is_corrupt(tmp_path, reshape, dtype):
+    path = tmp_path / "odd.npz"
+    structure = json.dumps(
+        {"format": "autograd_mini.checkpoint", "version": 1, "root": {"t": "none"}}
+    ).encode()
+    np.savez(path, __structure__=np.frombuffer(structure, dtype=dtype).reshape(reshape))
+    with pytest.raises(ValueError, match=r"odd\.npz.*__structure__"):
+        load(path)

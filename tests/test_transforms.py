@@ -514,3 +514,69 @@ def test_public_names_are_exported():
     for name in ("numerical_grad", "numerical_jacobian", "gradcheck", "gradgradcheck"):
         assert getattr(ag, name) is getattr(gc_mod, name)
     assert ag.GradcheckError is gc_mod.GradcheckError
+
+
+# ------------------------------------------------------------------ found by mutation testing
+
+
+def test_argnums_naming_one_argument_twice_via_a_negative_index_is_refused():
+    def f(x, y):
+        return x * y
+
+    with pytest.raises(ValueError, match="repeats an argument"):
+        grad(f, argnums=(1, -1))(2.0, 3.0)
+    assert grad(f, argnums=-1)(2.0, 3.0) == 2.0
+
+
+def test_jacobian_and_hessian_split_into_many_batches_are_exact(monkeypatch):
+    # With a tiny batch cap every row of the identity goes through in its own batch.
+    import autograd_mini.transforms as tr_mod
+
+    monkeypatch.setattr(tr_mod, "_BATCH_ELEMENTS", 4)
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    x = np.array([0.5, -1.0, 2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(jacobian(lambda t: t * w)(x), np.diag(w))
+    np.testing.assert_array_equal(hessian(lambda t: (t**2 * w).sum())(x), np.diag(2 * w))
+
+
+def test_jvp_through_a_user_function_sums_over_all_primals():
+    x, y = np.array([1.0, -2.0]), np.array([3.0, 0.5])
+    tx, ty = np.array([1.0, 2.0]), np.array([-1.0, 4.0])
+    _, jt = jvp(lambda a, b: Cube.apply(a) * b, (x, y), (tx, ty))
+    np.testing.assert_allclose(jt, 3 * x**2 * tx * y + x**3 * ty)  # [7, -32]
+
+
+def test_cotangent_of_another_dtype_gives_gradients_of_the_primals_dtype():
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    _, vjp_fn = vjp(lambda t: t * 2, x)
+    (g,) = vjp_fn(np.ones(3))  # float64 cotangent
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(g, [2.0, 2.0, 2.0])
+
+
+def test_jacobian_of_an_empty_output_keeps_the_input_dtype():
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    J = jacobian(lambda t: t[:0])(x)
+    assert J.shape == (0, 3) and J.dtype == np.float32
+
+
+def test_grad_of_an_empty_output_is_a_clear_error():
+    with pytest.raises(ValueError, match="single element"):
+        grad(lambda t: t[:0])(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="single element"):
+        value_and_grad(lambda t: t[:0])(np.array([1.0, 2.0]))
+
+
+def test_value_and_grad_value_is_a_numpy_scalar_for_a_0d_output():
+    v, g = value_and_grad(lambda t: (t**2).sum())(np.array([1.0, 2.0]))
+    assert type(v) is np.float64 and v == 5.0
+    np.testing.assert_array_equal(g, [2.0, 4.0])
+
+
+def test_batched_vjp_adds_the_cotangents_of_a_root_given_twice():
+    x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    out = x * 3
+    c1 = np.array([[1.0, 0.0], [0.0, 1.0]])
+    c2 = np.array([[2.0, 0.0], [1.0, 1.0]])
+    (res,) = batched_vjp([out, out], [c1, c2], [x])
+    np.testing.assert_array_equal(res, 3 * (c1 + c2))

@@ -396,3 +396,27 @@ def test_division_by_zero_follows_float64_arithmetic_as_power_does(x, y, out, dx
     r = 2.0 / w
     r.backward()
     assert r.data == (math.inf if y == 0 else 2e200) and w.grad == -math.inf
+
+
+# ------------------------------------------------------------------ found by mutation testing
+
+
+def test_relu_derivative_at_zero_is_zero():
+    # relu'(0) = 0, as in PyTorch (and as the Tensor engine has it).
+    x = Value(0.0)
+    y = x.relu()
+    y.backward()
+    assert y.data == 0.0 and x.grad == 0.0
+
+
+def test_log_and_rpow_of_zero_are_clear_errors():
+    with pytest.raises(ValueError, match="logarithm needs a positive number, got 0.0"):
+        Value(0.0).log()
+    with pytest.raises(ValueError, match="base 0.0 must be positive"):
+        0.0 ** Value(2.0)
+
+
+def test_a_value_with_more_than_two_inputs_is_refused():
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    with pytest.raises(ValueError, match="at most two inputs, got 3"):
+        Value(6.0, (a, b, c), "+")
