@@ -188,7 +188,7 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
         isinstance(ckpt, dict)
         and ckpt.get("format") == CHECKPOINT_FORMAT
         and isinstance(ckpt.get("args"), dict)
-        and isinstance(ckpt.get("epoch"), int)
+        and _is_int(ckpt.get("epoch"))
         and isinstance(ckpt.get("model"), dict)
         and isinstance(ckpt.get("optimizer"), dict)
     )
@@ -238,7 +238,9 @@ def _resolve(ns: argparse.Namespace, ckpt: dict[str, Any] | None) -> dict[str, A
         "epochs": lambda v: _is_int(v) and v >= 1,
         "seed": lambda v: _is_int(v) and v >= 0,
         "hidden": lambda v: len(v) > 0 and all(_is_int(h) and h >= 1 for h in v),
-        "lr": lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0,
+        "lr": lambda v: (
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        ),
     }
     for key, ok in checks.items():
         if not ok(cfg[key]):

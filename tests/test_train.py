@@ -6,6 +6,7 @@ subprocess tests check the real command line: exit codes, one-line errors, no tr
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -387,3 +388,434 @@ def test_split_is_fixed_and_standardised() -> None:
     assert np.all((np.abs(sd - 1) < 1e-12) | (sd == 0))
     # every digit appears in the held-out set
     assert set(np.unique(y_test)) == set(range(10))
+
+
+# ---- found by mutation testing
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("sgd", lambda p: ag.optim.SGD(p, lr=0.05, momentum=0.9)),
+        ("adam", lambda p: ag.optim.Adam(p, lr=1e-3)),
+        ("adamw", lambda p: ag.optim.AdamW(p, lr=1e-3)),
+        ("rmsprop", lambda p: ag.optim.RMSprop(p, lr=1e-3)),
+        ("adagrad", lambda p: ag.optim.Adagrad(p, lr=0.05)),
+    ],
+)
+def test_one_epoch_matches_a_hand_written_loop(capsys, tmp_path: Path, name: str, make) -> None:  # noqa: ANN001
+    # Each --optimizer is the documented optimizer with its default learning rate; the loss of
+    # an epoch is the sample-weighted mean over unequal batches (500, 500, 437).
+    ck = tmp_path / "ck.npz"
+    args = ["--optimizer", name, "--epochs", "1", "--hidden", "8", "--batch-size", "500"]
+    code, _, err = run_main(capsys, *args, "--seed", "2", "--out", str(ck))
+    assert code == 0, err
+    X_train, y_train, X_test, y_test, stats = train.digits_split()
+    ag.manual_seed(2)
+    model = ag.nn.MLP([64, 8, 10])
+    opt = make(model.parameters())
+    total = 0.0
+    for xb, yb in ag.data.DataLoader(X_train, y_train, batch_size=500, seed=2):
+        loss = ag.nn.functional.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(yb)
+    ckpt = ag.load(ck)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(ckpt["model"][k].data, v.data, err_msg=k)
+    assert ckpt["history"]["loss"] == [pytest.approx(total / len(y_train), rel=1e-12)]
+    assert ckpt["history"]["test_accuracy"] == [train.accuracy(model, X_test, y_test)]
+    assert ckpt["args"]["seed"] == 2 and ckpt["args"]["lr"] == opt.param_groups[0]["lr"]
+    np.testing.assert_array_equal(ckpt["normalization"]["mean"], stats["mean"])
+    np.testing.assert_array_equal(ckpt["normalization"]["std"], stats["std"])
+
+
+def test_accuracy_scores_in_eval_mode_and_restores_the_mode() -> None:
+    # Dropout with p=1 zeroes everything in training mode: only eval mode gives the true logits.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, size=50)
+    ag.manual_seed(0)
+    lin = ag.nn.Linear(4, 3)
+    model = ag.nn.Sequential(lin, ag.nn.Dropout(1.0))
+    expected = float(np.mean(lin(ag.Tensor(X)).data.argmax(axis=1) == y))
+    assert expected != float(np.mean(y == 0))  # all-zero logits would predict class 0
+    assert train.accuracy(model, X, y) == expected and model.training
+    model.eval()
+    assert train.accuracy(model, X, y) == expected and not model.training
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--lr", "0"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--seed", "-1"], "--seed"),
+        (["--seed", "abc"], "--seed"),
+        (["--batch-size", "-1"], "--batch-size"),
+    ],
+)
+def test_more_bad_flags(capsys, args: list[str], fragment: str) -> None:  # noqa: ANN001
+    code, out, err = run_main(capsys, *args)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, fragment)
+
+
+def test_number_parsers_at_their_boundaries() -> None:
+    import argparse
+
+    from autograd_mini import cli
+
+    assert train._positive_int("1") == 1
+    assert train._hidden(" 16 , 4 ") == (16, 4) and train._hidden("1") == (1,)
+    assert cli.seed_number("0") == 0 and cli.positive_number("1e-9") == 1e-9
+    assert cli.non_negative_number("0") == 0.0 and cli.non_negative_number("inf") == math.inf
+    for bad in ("-1e-9", "nan", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="non-negative number"):
+            cli.non_negative_number(bad)
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
+            train._positive_int(bad)
+    for bad in ("x", "8,x", "8,,4", "-2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="layer sizes"):
+            train._hidden(bad)
+
+
+def test_cli_dispatch_help_and_unknown_command(capsys) -> None:  # noqa: ANN001
+    import importlib
+
+    from autograd_mini import cli
+
+    assert cli._command("train") is train.main
+    assert cli._command("gradcheck") is importlib.import_module("autograd_mini.gradcheck").main
+    assert cli._command("bench") is importlib.import_module("autograd_mini.bench").main
+    assert cli._command("fit") is None
+    assert cli.main(["-h"]) == 0
+    out, err = capsys.readouterr()
+    assert "usage: autograd-mini" in out and err == ""
+    assert cli.main(["fit"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "unknown command 'fit'" in err and "usage: autograd-mini" in err
+    assert cli.main(["train", "--batch-size", "0"]) == 2
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def _ck(tmp_path: Path, name: str, change) -> Path:  # noqa: ANN001
+    """A copy of a 1-epoch --hidden 8 checkpoint with `change` applied to its state."""
+    return _write_variant(tmp_path, name, change)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.__setitem__("format", "something.else"),
+        lambda s: s.__setitem__("args", [1, 2]),
+        lambda s: s.__setitem__("epoch", "1"),
+        lambda s: s.__setitem__("epoch", True),
+        lambda s: s.__setitem__("model", [1, 2]),
+        lambda s: s.pop("optimizer"),
+    ],
+    ids=["format", "args", "epoch", "epoch-bool", "model", "optimizer"],
+)
+def test_checkpoints_missing_an_entry_are_rejected(capsys, tmp_path: Path, change) -> None:  # noqa: ANN001
+    path = _ck(tmp_path, "v.npz", change)
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "not a checkpoint written by autograd-mini train")
+
+
+def test_a_saved_list_is_not_a_checkpoint(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "list.npz"
+    ag.save([1, 2], path)
+    code, _, err = run_main(capsys, "--resume", str(path))
+    assert code == 1
+    assert_one_line_error(err, "not a checkpoint written by")
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.5),
+        ("epochs", 0),
+        ("epochs", True),
+        ("seed", -1),
+        ("seed", 1.5),
+        ("hidden", []),
+        ("hidden", [0]),
+        ("hidden", [8.0]),
+        ("lr", 0.0),
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("lr", "0.1"),
+        ("lr", True),
+    ],
+)
+def test_invalid_settings_in_a_checkpoint(capsys, tmp_path: Path, key: str, value) -> None:  # noqa: ANN001
+    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__(key, value))
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, f"invalid {key}")
+
+
+def test_resume_with_the_same_hidden_and_the_saved_lr(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    ck = tmp_path / "ck.npz"
+    code, _, _ = run_main(
+        capsys, "--epochs", "1", "--hidden", "8,4", "--lr", "0.02", "--out", str(ck)
+    )
+    assert code == 0
+    # repeating the checkpoint's own --hidden and --optimizer is not a conflict
+    code, out, err = run_main(
+        capsys, "--resume", str(ck), "--hidden", "8,4", "--optimizer", "adam", "--epochs", "2"
+    )
+    assert code == 0, err
+    assert "(lr 0.02)" in err and "MLP 64-8-4-10" in err
+    ckpt = ag.load(ck)
+    assert ckpt["args"]["lr"] == 0.02 and ckpt["args"]["hidden"] == [8, 4]
+    assert f"checkpoint: {ck} (epoch 2)" in out
+    code, _, err = run_main(capsys, "--resume", str(ck), "--hidden", "8", "--epochs", "3")
+    assert code == 1
+    assert_one_line_error(err, "trained with --hidden 8,4")
+
+
+def test_resume_an_integer_lr_is_saved_as_a_float(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__("lr", 1))
+    capsys.readouterr()
+    code, _, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 0, err
+    lr = ag.load(path)["args"]["lr"]
+    assert lr == 1.0 and isinstance(lr, float)
+
+
+def test_finished_checkpoint_writes_no_checkpoint_line(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "2", "--hidden", "8", "--out", str(ck))
+    code, out, err = run_main(capsys, "--resume", str(ck), "--epochs", "1")
+    assert code == 0
+    assert "checkpoint:" not in out and "already trained 2 epochs (--epochs 1)" in err
+    code, out, err = run_main(capsys, "--resume", str(ck), "--epochs", "2")
+    assert code == 0
+    assert "checkpoint:" not in out and "already trained 2 epochs (--epochs 2)" in err
+
+
+def test_resume_at_epoch_zero_and_without_history(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    def epoch0(s):  # noqa: ANN001, ANN202
+        s["epoch"] = 0
+        del s["history"]
+
+    path = _ck(tmp_path, "v.npz", epoch0)
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "1")
+    assert code == 0, err
+    assert "at epoch 0" in err and "epoch 1/1" in err
+    ckpt = ag.load(path)
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]["loss"]) == 1
+    bad = _ck(tmp_path, "neg.npz", lambda s: s.__setitem__("epoch", -1))
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(bad), "--epochs", "1")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "invalid epoch -1")
+
+
+def test_no_plot_when_no_epoch_was_ever_recorded(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    path = _ck(tmp_path, "v.npz", lambda s: s.pop("history"))
+    capsys.readouterr()
+    png = tmp_path / "p.png"
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "1", "--plot", str(png))
+    assert code == 0
+    assert "no epochs recorded, so no plot written" in err and "plot:" not in out
+    assert not png.exists()
+
+
+def test_interrupt_in_the_first_epoch_saves_nothing(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    def interrupt(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "accuracy", interrupt)
+    ck = tmp_path / "ck.npz"
+    code, out, err = run_main(capsys, "--epochs", "2", "--hidden", "8", "--out", str(ck))
+    assert code == 130 and out == ""
+    assert err.strip().splitlines()[-1] == "autograd-mini train: interrupted"
+    assert not ck.exists()
+
+
+def test_os_error_while_saving_is_a_one_line_error(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    def full(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "save", full)
+    args = ["--epochs", "1", "--hidden", "8", "--out", str(tmp_path / "c")]
+    code, out, err = run_main(capsys, *args)
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1].startswith("autograd-mini train: error:")
+    assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_epoch_numbers_are_right_aligned(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    args = ["--epochs", "10", "--hidden", "4", "--batch-size", "2000", "--out", str(tmp_path / "c")]
+    code, _, err = run_main(capsys, *args)
+    assert code == 0
+    lines = [ln for ln in err.splitlines() if "test accuracy" in ln]
+    assert lines[0].startswith("epoch  1/10  loss ") and lines[9].startswith("epoch 10/10  loss ")
+
+
+class _FakeTqdm:
+    """Stands in for tqdm.tqdm (which need not be installed): records what the bar is told."""
+
+    bars: list[_FakeTqdm] = []
+
+    def __init__(self, total: int, **kw) -> None:  # noqa: ANN003
+        self.total, self.kw, self.n, self.closed = total, kw, 0, False
+        self.postfix: list[str] = []
+        self.lines: list[str] = []
+        _FakeTqdm.bars.append(self)
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        self.postfix.append(s)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def write(self, line: str, file=None) -> None:  # noqa: ANN001
+        self.lines.append(line)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake_tqdm(monkeypatch):  # noqa: ANN001, ANN201
+    import types
+
+    _FakeTqdm.bars = []
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=_FakeTqdm))
+    return _FakeTqdm.bars
+
+
+def test_progress_bar_counts_every_batch_and_is_closed(
+    capsys,
+    tmp_path: Path,
+    monkeypatch,
+    fake_tqdm,  # noqa: ANN001
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal
+    args = ["--epochs", "2", "--hidden", "4", "--batch-size", "500", "--out", str(tmp_path / "c")]
+    code, _, err = run_main(capsys, *args)
+    assert code == 0, err
+    (bar,) = fake_tqdm
+    assert bar.total == 6 and bar.n == 6 and bar.closed  # 2 epochs of 3 batches
+    assert bar.kw["desc"] == "train" and bar.kw["unit"] == "batch"
+    assert bar.postfix[0].startswith("epoch 1/2, loss ") and bar.postfix[-1].startswith("epoch 2/2")
+    assert [ln[:9] for ln in bar.lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "epoch 1/2  loss" not in err  # the epoch lines go through the bar
+    # a single batch in all still gets a bar
+    args[1], args[5] = "1", "2000"
+    code, _, _ = run_main(capsys, *args)
+    assert code == 0 and fake_tqdm[1].total == 1 and fake_tqdm[1].n == 1
+
+
+def test_progress_bar_counts_only_the_epochs_left(
+    capsys,
+    tmp_path: Path,
+    monkeypatch,
+    fake_tqdm,  # noqa: ANN001
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal
+    ck = tmp_path / "ck.npz"
+    args = ["--hidden", "4", "--batch-size", "500"]
+    code, _, _ = run_main(capsys, *args, "--epochs", "1", "--out", str(ck))
+    assert code == 0 and fake_tqdm[0].total == 3
+    code, _, _ = run_main(capsys, "--resume", str(ck), "--epochs", "3")
+    assert code == 0 and fake_tqdm[1].total == 6 and fake_tqdm[1].n == 6
+    # nothing to train: no bar at all
+    code, _, err = run_main(capsys, "--resume", str(ck), "--epochs", "2")
+    assert code == 0 and "nothing to train" in err and len(fake_tqdm) == 2
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_file_names_without_or_with_upper_case_extension(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "4", "--batch-size", "2000", "--out", str(ck))
+    for name in ("curves", "CURVES.PNG"):
+        plot = tmp_path / name
+        code, out, err = run_main(capsys, "--resume", str(ck), "--plot", str(plot))
+        assert code == 0, err
+        assert plot.read_bytes()[:8] == PNG_MAGIC and f"plot: {plot}" in out
+
+
+def test_plot_gets_the_mode_of_a_plain_file(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "4", "--batch-size", "2000", "--out", str(ck))
+    mask = os.umask(0o022)
+    try:
+        code, _, _ = run_main(capsys, "--resume", str(ck), "--plot", str(tmp_path / "p.png"))
+    finally:
+        os.umask(mask)
+    assert code == 0
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_failed_plot_leaves_no_temporary_file(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    figure = pytest.importorskip("matplotlib.figure")
+    ck = tmp_path / "ck.npz"
+    run_main(capsys, "--epochs", "1", "--hidden", "4", "--batch-size", "2000", "--out", str(ck))
+
+    def broken(self, fname, **kw):  # noqa: ANN001, ANN003, ANN202
+        with open(fname, "wb") as f:
+            f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(figure.Figure, "savefig", broken)
+    code, _, err = run_main(capsys, "--resume", str(ck), "--plot", str(tmp_path / "p.png"))
+    assert code == 1 and "disk full" in err
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_plot_into_a_missing_directory_is_reported_before_training(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("matplotlib")
+    ck = tmp_path / "ck.npz"
+    plot = tmp_path / "missing" / "p.png"
+    code, out, err = run_main(capsys, "--epochs", "1", "--out", str(ck), "--plot", str(plot))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--plot", "does not exist")
+    assert not ck.exists()
+
+
+def test_resume_from_a_directory_is_a_one_line_error(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    code, out, err = run_main(capsys, "--resume", str(tmp_path), "--out", str(tmp_path / "c"))
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--resume", "cannot read the checkpoint")
+
+
+@pytest.mark.parametrize("history", [[1.0, 2.0], {"loss": [None]}], ids=["list", "none"])
+def test_a_malformed_history_does_not_fit(capsys, tmp_path: Path, history) -> None:  # noqa: ANN001
+    # AttributeError / TypeError while applying the checkpoint: a one-line error all the same
+    path = _ck(tmp_path, "v.npz", lambda s: s.__setitem__("history", history))
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "the checkpoint does not fit")
+
+
+def test_conflict_with_a_multi_line_saved_name_is_still_one_line(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__("optimizer", "ad\nam"))
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--optimizer", "adam")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--optimizer conflicts", "trained with --optimizer ad am")
+
+
+def test_cli_exit_code_of_a_command_returning_none_is_zero(monkeypatch) -> None:  # noqa: ANN001
+    from autograd_mini import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_command", lambda name: lambda argv: seen.append(argv))
+    assert cli.main(["train", "--epochs", "1"]) == 0 and seen == [["--epochs", "1"]]

@@ -57,3 +57,64 @@ def test_micrograd_demo_training_lowers_the_loss_and_fits_the_moons():
     last, acc = loss()
     assert last.data < 0.5 * first.data
     assert acc >= 0.85
+
+
+# ---- found by mutation testing
+
+
+def test_module_base_has_no_parameters_and_layers_keep_their_order():
+    from autograd_mini.value_nn import Module
+
+    assert Module().parameters() == []
+    Module().zero_grad()  # nothing to do, and no error
+    n = Neuron(3)
+    assert n.parameters()[:3] == n.w and n.parameters()[-1] is n.b
+    layer = Layer(2, 3)
+    assert layer.parameters() == [p for m in layer.neurons for p in m.parameters()]
+    model = MLP(2, [3, 1])
+    assert model.parameters() == model.layers[0].parameters() + model.layers[1].parameters()
+
+
+def test_weights_cover_both_signs_of_the_interval():
+    random.seed(0)
+    w = [p.data for p in MLP(2, [16, 16, 1]).parameters() if p.data != 0]
+    assert min(w) < -0.9 and max(w) > 0.9
+
+
+def test_linear_neuron_passes_negative_values_and_relu_clips_them():
+    relu, linear = Neuron(2), Neuron(2, nonlin=False)
+    for n in (relu, linear):
+        n.w[0].data, n.w[1].data, n.b.data = 1.0, -2.0, 0.25
+    assert linear([1.0, 1.0]).data == -0.75
+    assert relu([1.0, 1.0]).data == 0.0
+    assert repr(relu) == "ReLUNeuron(2)" and repr(linear) == "LinearNeuron(2)"
+
+
+def test_only_the_last_layer_is_linear_and_sizes_chain():
+    model = MLP(3, [4, 5, 2])
+    assert [layer.neurons[0].nonlin for layer in model.layers] == [True, True, False]
+    assert [(len(layer.neurons), len(layer.neurons[0].w)) for layer in model.layers] == [
+        (4, 3),
+        (5, 4),
+        (2, 5),
+    ]
+    out = model([1.0, -1.0, 0.5])
+    assert isinstance(out, list) and len(out) == 2 and all(isinstance(v, Value) for v in out)
+    pair = Layer(2, 2)([1.0, 2.0])
+    assert isinstance(pair, list) and len(pair) == 2
+
+
+def test_an_mlp_can_output_a_negative_score():
+    random.seed(0)
+    model = MLP(1, [1])
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0].data, neuron.b.data = -3.0, 1.0
+    out = model([2.0])
+    assert isinstance(out, Value) and out.data == -5.0
+
+
+def test_reprs_match_micrograd():
+    model = MLP(2, [2, 1])
+    assert repr(model) == (
+        "MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2)], Layer of [LinearNeuron(2)]]"
+    )
