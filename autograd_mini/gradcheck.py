@@ -68,7 +68,8 @@ def _f64(x: Any, fname: str, pos: int) -> np.ndarray:
             f"{fname}: argument {pos} has dtype {arr.dtype}; only floating point inputs (or "
             "Python numbers) can be differentiated"
         )
-    return np.array(arr, dtype=np.float64, copy=True)
+    # C order: the finite differences step through `reshape(-1)`, a view only of a C array.
+    return np.array(arr, dtype=np.float64, copy=True, order="C")
 
 
 def _evaluate(f: Callable, args: Sequence[Any], arrays: list[np.ndarray], fname: str) -> np.ndarray:
@@ -85,8 +86,8 @@ def _evaluate(f: Callable, args: Sequence[Any], arrays: list[np.ndarray], fname:
 
 def _fd_columns(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, eps: float) -> np.ndarray:
     """Central differences of `fn` at float64 `x`: one column per element, (out.size, x.size)."""
-    x = np.array(x, dtype=np.float64, copy=True)
-    flat = x.reshape(-1)  # a view: perturbing it perturbs x
+    x = np.array(x, dtype=np.float64, copy=True, order="C")
+    flat = x.reshape(-1)  # a view (x is C-ordered): perturbing it perturbs x
     cols = []
     for j in range(flat.size):
         orig = flat[j]
@@ -285,9 +286,12 @@ def _numerical(
 
 
 def _errors(a: np.ndarray, n: np.ndarray, atol: float, rtol: float) -> tuple:
-    diff = np.abs(a - n)
-    bad = ~(diff <= atol + rtol * np.abs(n))  # NaN anywhere counts as a mismatch
-    rel = diff / np.maximum(np.abs(n), atol if atol > 0 else np.finfo(np.float64).tiny)
+    with np.errstate(invalid="ignore"):  # ∞ - ∞ and ∞ / ∞ where both are infinite: NaN
+        diff = np.abs(a - n)
+        # NaN anywhere counts as a mismatch; an infinite numerical derivative is matched only
+        # by the same infinity (its tolerance, atol + rtol·∞, would admit any finite value).
+        bad = ~((diff <= atol + rtol * np.abs(n)) & np.isfinite(n) | (a == n))
+        rel = diff / np.maximum(np.abs(n), atol if atol > 0 else np.finfo(np.float64).tiny)
     return diff, rel, bad
 
 
@@ -324,7 +328,9 @@ def _check(
             total += a.size
             if bad.any():
                 nbad += int(bad.sum())
-                excess = np.where(np.isnan(d), np.inf, d - (atol + rtol * np.abs(n)))
+                with np.errstate(invalid="ignore"):  # NaN and ∞ mismatches rank first
+                    excess = d - (atol + rtol * np.abs(n))
+                excess = np.where(np.isnan(d) | ~np.isfinite(n), np.inf, excess)
                 excess = np.where(bad, excess, -np.inf)
                 flat = int(np.argmax(excess))
                 if worst is None or excess.flat[flat] > worst[0]:
