@@ -286,13 +286,17 @@ def _numerical(
 
 
 def _errors(a: np.ndarray, n: np.ndarray, atol: float, rtol: float) -> tuple:
+    """|a - n|, its relative size, the mismatches, and how far each lies outside atol + rtol·|n|
+    (∞ for a NaN or an infinite numerical derivative, so those rank first; -∞ where a matches)."""
     with np.errstate(invalid="ignore"):  # ∞ - ∞ and ∞ / ∞ where both are infinite: NaN
         diff = np.abs(a - n)
+        tol = atol + rtol * np.abs(n)
         # NaN anywhere counts as a mismatch; an infinite numerical derivative is matched only
         # by the same infinity (its tolerance, atol + rtol·∞, would admit any finite value).
-        bad = ~((diff <= atol + rtol * np.abs(n)) & np.isfinite(n) | (a == n))
+        bad = ~((diff <= tol) & np.isfinite(n) | (a == n))
         rel = diff / np.maximum(np.abs(n), atol if atol > 0 else np.finfo(np.float64).tiny)
-    return diff, rel, bad
+        excess = np.where(np.isnan(diff) | ~np.isfinite(n), np.inf, diff - tol)
+    return diff, rel, bad, np.where(bad, excess, -np.inf)
 
 
 def _max(x: np.ndarray) -> float:
@@ -323,15 +327,11 @@ def _check(
     for k in range(len(outs)):
         for col in range(len(diff)):
             a, n = ana[k][col], num[k][col]
-            d, rel, bad = _errors(a, n, atol, rtol)
+            d, rel, bad, excess = _errors(a, n, atol, rtol)
             max_abs, max_rel = max(max_abs, _max(d)), max(max_rel, _max(rel))
             total += a.size
             if bad.any():
                 nbad += int(bad.sum())
-                with np.errstate(invalid="ignore"):  # NaN and ∞ mismatches rank first
-                    excess = d - (atol + rtol * np.abs(n))
-                excess = np.where(np.isnan(d) | ~np.isfinite(n), np.inf, excess)
-                excess = np.where(bad, excess, -np.inf)
                 flat = int(np.argmax(excess))
                 if worst is None or excess.flat[flat] > worst[0]:
                     worst = (excess.flat[flat], k, col, flat)
@@ -564,10 +564,9 @@ def _compare_op(
             g[r] = 1
             ana[r] = vjp_i(g.reshape(ans.shape)).reshape(-1)
         num = _fd_columns(fwd_i, x, eps)
-        d, _, bad = _errors(ana, num, atol, rtol)
+        _, _, bad, excess = _errors(ana, num, atol, rtol)
         if not bad.any():
             return ""
-        excess = np.where(bad, np.where(np.isnan(d), np.inf, d), -np.inf)
         r, c = np.unravel_index(int(np.argmax(excess)), ana.shape)
         kink = _one_sided(fwd_i, x, ans, int(r), int(c), ana[r, c], eps, atol, rtol)
         if kink:
