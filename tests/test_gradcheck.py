@@ -684,8 +684,8 @@ def test_a_failure_no_single_op_explains_says_how_many_ops_were_checked():
     assert "localised" not in str(info.value)
 
 
-def wrong_matvec(A):
-    """A Function computing A @ x whose backward is 1 % too large."""
+def wrong_matvec(A, factor=1.01, offset=0.0):
+    """A Function computing A @ x whose backward is factor·(g @ A) + offset (1 % too large)."""
 
     class WrongMatVec(ag.Function):
         @staticmethod
@@ -694,7 +694,7 @@ def wrong_matvec(A):
 
         @staticmethod
         def backward(ctx, g):
-            return 1.01 * (g @ A)
+            return factor * (g @ A) + offset
 
     return WrongMatVec
 
@@ -956,21 +956,6 @@ def test_an_op_declared_outside_ops_is_not_called_built_in():
     assert "built-in" not in msg
 
 
-def slightly_off_matvec(A, factor, offset):
-    """A @ x with a backward factor·(g @ A) + offset: wrong, but by very little."""
-
-    class SlightlyOff(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return A @ x
-
-        @staticmethod
-        def backward(ctx, g):
-            return factor * (g @ A) + offset
-
-    return SlightlyOff
-
-
 @pytest.mark.parametrize(
     "factor, offset, tolerances",
     [
@@ -982,7 +967,7 @@ def slightly_off_matvec(A, factor, offset):
 )
 def test_tolerances_along_random_directions_scale_as_documented(factor, offset, tolerances):
     A = np.random.default_rng(5).standard_normal((177, 113))
-    Off = slightly_off_matvec(A, factor, offset)
+    Off = wrong_matvec(A, factor, offset)
     x = leaf(np.random.default_rng(6).standard_normal(113))
     with pytest.raises(GradcheckError) as info:
         gradcheck(lambda t: OffByOnePercent.apply(Off.apply(t)).sum(), (x,), **tolerances)

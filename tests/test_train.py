@@ -22,6 +22,8 @@ from autograd_mini import train
 
 ACC_LINE = re.compile(r"^test accuracy: (0\.\d{4}|1\.0000)$", re.M)
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m autograd_mini train ARGS` in a subprocess."""
@@ -348,7 +350,7 @@ def test_plot_writes_an_image(capsys, tmp_path: Path) -> None:  # noqa: ANN001
         capsys, "--epochs", "2", "--hidden", "8", "--out", str(tmp_path / "c"), "--plot", str(png)
     )
     assert code == 0, err
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 1000
     assert f"plot: {png}" in out
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".plot-")]  # no temp file left
     code, _, err = run_main(capsys, "--plot", str(tmp_path / "curve.xyz"))
@@ -489,11 +491,6 @@ def test_cli_dispatch_help_and_unknown_command(capsys) -> None:  # noqa: ANN001
     assert "--batch-size" in capsys.readouterr().err
 
 
-def _ck(tmp_path: Path, name: str, change) -> Path:  # noqa: ANN001
-    """A copy of a 1-epoch --hidden 8 checkpoint with `change` applied to its state."""
-    return _write_variant(tmp_path, name, change)
-
-
 @pytest.mark.parametrize(
     "change",
     [
@@ -507,7 +504,7 @@ def _ck(tmp_path: Path, name: str, change) -> Path:  # noqa: ANN001
     ids=["format", "args", "epoch", "epoch-bool", "model", "optimizer"],
 )
 def test_checkpoints_missing_an_entry_are_rejected(capsys, tmp_path: Path, change) -> None:  # noqa: ANN001
-    path = _ck(tmp_path, "v.npz", change)
+    path = _write_variant(tmp_path, "v.npz", change)
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
     assert code == 1 and out == ""
@@ -542,7 +539,7 @@ def test_a_saved_list_is_not_a_checkpoint(capsys, tmp_path: Path) -> None:  # no
     ],
 )
 def test_invalid_settings_in_a_checkpoint(capsys, tmp_path: Path, key: str, value) -> None:  # noqa: ANN001
-    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__(key, value))
+    path = _write_variant(tmp_path, "v.npz", lambda s: s["args"].__setitem__(key, value))
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(path))
     assert code == 1 and out == ""
@@ -570,7 +567,7 @@ def test_resume_with_the_same_hidden_and_the_saved_lr(capsys, tmp_path: Path) ->
 
 
 def test_resume_an_integer_lr_is_saved_as_a_float(capsys, tmp_path: Path) -> None:  # noqa: ANN001
-    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__("lr", 1))
+    path = _write_variant(tmp_path, "v.npz", lambda s: s["args"].__setitem__("lr", 1))
     capsys.readouterr()
     code, _, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
     assert code == 0, err
@@ -594,14 +591,14 @@ def test_resume_at_epoch_zero_and_without_history(capsys, tmp_path: Path) -> Non
         s["epoch"] = 0
         del s["history"]
 
-    path = _ck(tmp_path, "v.npz", epoch0)
+    path = _write_variant(tmp_path, "v.npz", epoch0)
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "1")
     assert code == 0, err
     assert "at epoch 0" in err and "epoch 1/1" in err
     ckpt = ag.load(path)
     assert ckpt["epoch"] == 1 and len(ckpt["history"]["loss"]) == 1
-    bad = _ck(tmp_path, "neg.npz", lambda s: s.__setitem__("epoch", -1))
+    bad = _write_variant(tmp_path, "neg.npz", lambda s: s.__setitem__("epoch", -1))
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(bad), "--epochs", "1")
     assert code == 1 and out == ""
@@ -610,7 +607,7 @@ def test_resume_at_epoch_zero_and_without_history(capsys, tmp_path: Path) -> Non
 
 def test_no_plot_when_no_epoch_was_ever_recorded(capsys, tmp_path: Path) -> None:  # noqa: ANN001
     pytest.importorskip("matplotlib")
-    path = _ck(tmp_path, "v.npz", lambda s: s.pop("history"))
+    path = _write_variant(tmp_path, "v.npz", lambda s: s.pop("history"))
     capsys.readouterr()
     png = tmp_path / "p.png"
     code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "1", "--plot", str(png))
@@ -725,9 +722,6 @@ def test_progress_bar_counts_only_the_epochs_left(
     assert code == 0 and "nothing to train" in err and len(fake_tqdm) == 2
 
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
 def test_plot_file_names_without_or_with_upper_case_extension(capsys, tmp_path: Path) -> None:  # noqa: ANN001
     pytest.importorskip("matplotlib")
     ck = tmp_path / "ck.npz"
@@ -787,7 +781,7 @@ def test_resume_from_a_directory_is_a_one_line_error(capsys, tmp_path: Path) -> 
 @pytest.mark.parametrize("history", [[1.0, 2.0], {"loss": [None]}], ids=["list", "none"])
 def test_a_malformed_history_does_not_fit(capsys, tmp_path: Path, history) -> None:  # noqa: ANN001
     # AttributeError / TypeError while applying the checkpoint: a one-line error all the same
-    path = _ck(tmp_path, "v.npz", lambda s: s.__setitem__("history", history))
+    path = _write_variant(tmp_path, "v.npz", lambda s: s.__setitem__("history", history))
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
     assert code == 1 and out == ""
@@ -795,7 +789,7 @@ def test_a_malformed_history_does_not_fit(capsys, tmp_path: Path, history) -> No
 
 
 def test_conflict_with_a_multi_line_saved_name_is_still_one_line(capsys, tmp_path: Path) -> None:  # noqa: ANN001
-    path = _ck(tmp_path, "v.npz", lambda s: s["args"].__setitem__("optimizer", "ad\nam"))
+    path = _write_variant(tmp_path, "v.npz", lambda s: s["args"].__setitem__("optimizer", "ad\nam"))
     capsys.readouterr()
     code, out, err = run_main(capsys, "--resume", str(path), "--optimizer", "adam")
     assert code == 1 and out == ""
