@@ -20,6 +20,7 @@ common compositions are primitives of their own (`linear`, `softmax`, `log_softm
 from __future__ import annotations
 
 import builtins
+import math
 import numbers
 from typing import Any
 
@@ -125,6 +126,8 @@ def _product_like(a: Any, b: Any, like: Any) -> Any:
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b), order="F")
         np.matmul(b.T, a.T, out=out.T)
         return out
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return np.matmul(a, b)  # (what matmul does on arrays, without the dispatch)
     return matmul(a, b)
 
 
@@ -194,8 +197,8 @@ def _logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.nd
     if _short_rows(x, axis):
         out = _logsumexp(x.T.copy(), (0,), True).reshape(-1, 1)
         return out if keepdims else out[:, 0]
-    with np.errstate(over="ignore", divide="ignore"):  # see _shifted_exp; log 0 for all -inf
-        m, _, _, s = _shifted_exp(x, axis)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # see _shifted_exp
+        m, _, _, s = _shifted_exp(x, axis, shift_inf=True)
         out = np.log(s)
     out += m
     if keepdims:
@@ -231,35 +234,47 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     # log-probabilities accurate to the last bit.
     if _short_rows(x, axis):
         return np.ascontiguousarray(_log_softmax(x.T.copy(), 0).T)
-    with np.errstate(over="ignore", divide="ignore"):  # see _shifted_exp; log 0 for all -inf
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # see _shifted_exp
         _, z, _, s = _shifted_exp(x, axis)
         return z - np.log(s)
 
 
-def _shifted_exp(x: np.ndarray, axis: Any) -> tuple[np.ndarray, ...]:
+def _shifted_exp(x: np.ndarray, axis: Any, shift_inf: bool = False) -> tuple[np.ndarray, ...]:
     """m = max along `axis` (kept), z = x - m, eᶻ and Σ eᶻ (kept): the softmax family's core.
 
-    Softmax is shift invariant, and the shift keeps exp finite. Where a maximum is not finite
-    (a slice of only -inf, an inf) that slice is not shifted. Callers run this under
-    np.errstate(over="ignore"): -1e308 - 1e308 overflows to -inf, whose exp is the 0 wanted.
+    Softmax is shift invariant, and the shift keeps exp finite. A slice of only -inf is not
+    shifted (its Σ eᶻ is 0: log-sum -inf, softmax NaN, as in PyTorch); a slice holding +inf
+    is shifted by it, so its softmax is all NaN as in PyTorch, except with `shift_inf`
+    (logsumexp, which is +inf there). Callers run this under
+    np.errstate(over="ignore", invalid="ignore"): -1e308 - 1e308 overflows to -inf, whose exp
+    is the 0 wanted, and inf - inf is the NaN wanted; callers that take a log also ignore
+    divide (log 0 for a slice of only -inf).
     """
     # No elements have no maximum; their sum, 0, is as good a shift (and has the kept shape).
     m = (np.maximum.reduce if x.size else np.add.reduce)(x, axis=axis, keepdims=True)
     # One sum finds an all -inf slice, an inf or a NaN among the maxima (a sum that overflows
     # only sends finite maxima down the careful path, which keeps them).
     if not np.isfinite(np.add.reduce(m, axis=None)):
-        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+        m = _unshifted(m, shift_inf)
     z = x - m
     e = np.exp(z)
     return m, z, e, np.add.reduce(e, axis=axis, keepdims=True)
 
 
+def _unshifted(m: np.ndarray, shift_inf: bool = False) -> np.ndarray:
+    """The maxima `m` with those that must not shift their slice (see _shifted_exp) set to 0."""
+    keep = np.isfinite(m) if shift_inf else m != -np.inf
+    return np.where(keep, m, 0).astype(m.dtype)
+
+
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if _short_rows(x, axis):
         return np.ascontiguousarray(_softmax(x.T.copy(), 0).T)
-    with np.errstate(over="ignore"):  # see _shifted_exp
+    # Quiet: see _shifted_exp; a slice of only -inf is 0/0 and one with +inf is inf/inf, NaN
+    # (as in PyTorch).
+    with np.errstate(over="ignore", invalid="ignore"):
         _, _, e, s = _shifted_exp(x, axis)
-    return e / s
+        return e / s
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -297,7 +312,8 @@ def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.nda
     out = np.matmul(x, w.T)
     if b is None:
         return out
-    if np.result_type(out, b) != out.dtype:  # a wider bias widens the result, as `+` would
+    if b.dtype is not out.dtype and np.result_type(out, b) != out.dtype:
+        # A wider bias widens the result, as `+` would.
         return out + b
     out += b
     return out
@@ -331,6 +347,8 @@ def _cross_entropy_saving(
     """The loss, and softmax(x) for the rule if `keep` (the forward has eᶻ and Σ eᶻ at hand)."""
     # -log softmax(x)[t] = log Σ e^z - z[t] with z = x - max (log_softmax's roundings, only for
     # the picked classes), worked out with the class axis first.
+    if x.ndim == 2 and t.ndim == 1 and x.size:
+        return _cross_entropy_rows(x, t, reduction, keep)
     if _short_rows(x, axis):
         xc = x.T.copy()
     else:
@@ -356,6 +374,31 @@ def _cross_entropy_saving(
         return total / nll.size, probs  # NumPy's mean: the sum (pairwise, in the dtype) / n
 
 
+def _cross_entropy_rows(
+    x: np.ndarray, t: np.ndarray, reduction: str, keep: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """_cross_entropy_saving for (batch, classes) logits: the same arithmetic, with 1-d
+    reductions and eᶻ computed over z in place (this is the per-step path of a classifier)."""
+    xc = x.T.copy() if _short_rows(x, 1) else x.T
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # as above
+        m = np.maximum.reduce(xc, 0)
+        if not math.isfinite(np.add.reduce(m)):  # see _shifted_exp
+            m = _unshifted(m)
+        z = xc - m
+        picked = z[t, np.arange(t.shape[0])]
+        e = np.exp(z, out=z)
+        s = np.add.reduce(e, 0)
+        nll = np.log(s) - picked
+        probs = None
+        if keep:
+            e /= s
+            probs = e.T
+    if reduction == "none":
+        return nll, probs
+    total = np.add.reduce(nll)
+    return (total if reduction == "sum" else total / nll.size), probs
+
+
 def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> np.ndarray:
     # The forward when nothing is recorded: the loss alone.
     return _cross_entropy_saving(x, t, axis, reduction, keep=False)[0]
@@ -370,6 +413,12 @@ def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction:
         g = expand_dims(g, axis=axis)
     if p is None:
         p = softmax(x, axis=axis)
+    elif t.ndim == 1 and p.ndim == 2 and (g.ndim == 0 or g.shape == (t.shape[0], 1)):
+        # (batch, classes), one cotangent: take 1 off each picked entry of a copy.
+        d = p.copy()
+        d[np.arange(t.shape[0]), t] -= 1
+        d *= g
+        return d
     return (p - _onehot(t, x.shape[axis], axis, x.dtype)) * g
 
 

@@ -122,6 +122,38 @@ def test_softmax_extreme_logits() -> None:
     assert np.all(np.isfinite(xt.grad.data))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rows", [1, 40])  # 40 rows of 3 classes: the transposed layout
+def test_non_finite_logits_give_torch_values_quietly(dtype, rows: int) -> None:  # noqa: ANN001
+    # A row of only -inf, one with +inf (alone or twice) and one with NaN: NaN or inf where
+    # PyTorch has them (softmax of [inf, 0, 1] was [nan, 0, 0], its cross-entropy inf), and no
+    # RuntimeWarning from any of the softmax family or its gradient.
+    inf, nan = np.inf, np.nan
+    block = np.array(
+        [[-inf, -inf, -inf], [inf, 0, 1], [inf, inf, 0], [nan, 0, 1], [-inf, 0, 0]], dtype
+    )
+    x = np.tile(block, (rows, 1))
+    t = np.tile([0, 1, 2, 2, 1], rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sm = F.softmax(x, axis=1).data[:5]
+        lse = ag.logsumexp(x, axis=1).data[:5]
+        one = F.cross_entropy(x, t, reduction="none").data
+        composed = F.nll_loss(F.log_softmax(x, axis=1), t, reduction="none").data
+        xt = ag.tensor(x, requires_grad=True)
+        F.cross_entropy(xt, t, reduction="sum").backward()
+        F.softmax(xt, axis=1)[:, 1].sum().backward()
+        F.log_softmax(xt, axis=1)[:, 2].sum().backward()
+    # PyTorch's values: x - max is NaN wherever the max is +inf or NaN, and a row of only -inf
+    # is 0/0; only logsumexp is -inf and +inf there.
+    np.testing.assert_array_equal(sm[:4], np.full((4, 3), nan))
+    np.testing.assert_array_equal(sm[4], [0, 0.5, 0.5])
+    np.testing.assert_array_equal(lse, [-inf, inf, inf, nan, np.log(dtype(2))])
+    np.testing.assert_array_equal(one, composed)
+    np.testing.assert_array_equal(one[:5], [nan, nan, nan, nan, np.log(dtype(2))])
+    assert xt.grad.dtype == dtype and np.all(np.isnan(xt.grad.data[:4]))
+
+
 def test_softmax_axis_errors() -> None:
     with pytest.raises(ValueError):
         F.softmax(np.ones((2, 3)), axis=2)

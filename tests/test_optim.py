@@ -389,6 +389,8 @@ def test_optimizers_converge(opt_cls: type[Optimizer], kw: dict[str, Any]) -> No
 # --------------------------------------------------------------------------- dtype, in place
 
 ALL_FULL_OPTIONS = [
+    (SGD, {"lr": 0.05}),  # plain SGD has a path of its own
+    (SGD, {"lr": 0.05, "maximize": True}),
     (SGD, {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.1}),
     (SGD, {"lr": 0.05, "momentum": 0.8, "dampening": 0.1, "maximize": True}),
     (Adam, {"lr": 0.05, "weight_decay": 0.1, "amsgrad": True}),
@@ -397,6 +399,24 @@ ALL_FULL_OPTIONS = [
     (Adagrad, {"lr": 0.5, "lr_decay": 0.1, "weight_decay": 0.1, "initial_accumulator_value": 0.1}),
 ]
 IDS = [f"{cls.__name__}-{i}" for i, (cls, _) in enumerate(ALL_FULL_OPTIONS)]
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plain_sgd_step_is_exactly_p_minus_lr_g(maximize: bool, dtype) -> None:  # noqa: ANN001
+    # Bit for bit what torch.optim.SGD computes, p - lr·g (p + lr·g to maximize), for
+    # each of several parameters; one without a gradient is left alone.
+    rng = np.random.default_rng(3)
+    ps = [param(rng.standard_normal(shape), dtype) for shape in [(3, 4), (4,), ()]]
+    grads = [rng.standard_normal(p.shape).astype(dtype) for p in ps[:2]]
+    for p, g in zip(ps, grads):
+        set_grad(p, g)
+    before = [p.data.copy() for p in ps]
+    SGD(ps, lr=0.1, maximize=maximize).step()
+    for p, b, g in zip(ps, before, grads):
+        np.testing.assert_array_equal(p.data, b + 0.1 * g if maximize else b - 0.1 * g)
+        assert p.data.dtype == dtype
+    np.testing.assert_array_equal(ps[2].data, before[2])
 
 
 @pytest.mark.parametrize(("opt_cls", "kw"), ALL_FULL_OPTIONS, ids=IDS)

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # int dtypes' itemsizes
+_UNSIGNED = {n: np.dtype(f"u{n}") for n in (1, 2, 4, 8)}  # int dtypes' itemsizes
 # torch's binary_cross_entropy backward caps x·(1 - x) at its EPSILON, the float literal
 # 1e-12f, i.e. 1e-12 rounded to float32 (9.99999996e-13), in every dtype.
 _BCE_EPS = float(np.float32(1e-12))
@@ -275,7 +275,7 @@ def _int_targets(
     # The common case in one reduction: read as unsigned, a negative index is huge, so the
     # largest target is below n_classes exactly when every target is a class.
     u = t.view(_UNSIGNED[t.itemsize]) if t.dtype.kind == "i" else t
-    if not t.size or np.maximum.reduce(u, axis=None) < n_classes:
+    if not t.size or np.maximum.reduce(u if u.ndim == 1 else u.reshape(-1)) < n_classes:
         return t, 0 <= ignore_index < n_classes and ignore_index in t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if np.any(bad):
@@ -311,6 +311,20 @@ def _nll(
     return where(valid, -picked, 0.0) * ws, total
 
 
+def _smoothing(label_smoothing: Any) -> float:
+    """cross_entropy's label_smoothing, checked: a number in [0, 1]."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(
+            f"cross_entropy: label_smoothing must be a number, got {type(label_smoothing).__name__}"
+        )
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
+        )
+    return label_smoothing
+
+
 def cross_entropy(
     input: Any,
     target: Any,
@@ -323,21 +337,15 @@ def cross_entropy(
     _check_reduction("cross_entropy", reduction)
     x = _t(input)
     _check_float("cross_entropy", "input (logits)", x)
-    if x.ndim == 0:
+    ndim = x.data.ndim
+    if ndim == 0:
         raise ValueError("cross_entropy: input must have a class axis, got a 0-d tensor")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(
-            f"cross_entropy: label_smoothing must be a number, got {type(label_smoothing).__name__}"
-        )
-    label_smoothing = float(label_smoothing)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(
-            f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
-        )
-    cax = 1 if x.ndim >= 2 else 0
-    n_classes = x.shape[cax]
-    w = _class_weight("cross_entropy", weight, n_classes, x.dtype)
-    wshape = (n_classes,) + (1,) * (x.ndim - cax - 1)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing <= 1.0:
+        label_smoothing = _smoothing(label_smoothing)
+    cax = 1 if ndim >= 2 else 0
+    n_classes = x.data.shape[cax]
+    w = None if weight is None else _class_weight("cross_entropy", weight, n_classes, x.dtype)
+    wshape = (n_classes,) + (1,) * (ndim - cax - 1)
 
     if _data(target).dtype.kind == "f":  # class probabilities, shaped like the input
         _check_same_shape("cross_entropy", x, target)

@@ -56,6 +56,21 @@ class SGD(Optimizer):
             weight_decay = float(group["weight_decay"])
             nesterov = bool(group["nesterov"])
             maximize = group["maximize"]
+            if momentum == 0 and weight_decay == 0:
+                # Plain SGD, the everyday case, in one pass: p += (-lr)·g is bit for bit
+                # p - lr·g (negating is exact), and maximize only flips the sign.
+                scale = lr if maximize else -lr
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    data, grad = p.data, g.data
+                    if grad.dtype is not data.dtype and grad.dtype != data.dtype:
+                        # The update runs in the parameter's dtype: float32 stays float32.
+                        grad = grad.astype(data.dtype)
+                    data += scale * grad
+                    p._version[0] += 1
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
