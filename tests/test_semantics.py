@@ -592,6 +592,21 @@ def test_clip_with_tensor_bounds_gives_them_their_gradients():
         ag.ones(3).clip(ag.zeros(2))
 
 
+def test_clip_with_tied_bounds_sends_each_gradient_to_hi_alone():
+    # lo == hi: the output is that bound everywhere, min(max(x, lo), hi) takes it from hi, so
+    # hi gets every element's gradient and lo and x none; lo.grad + hi.grad is then the
+    # derivative along the tie, d/dt Σ w·clip(x, t, t) = Σ w. (torch.clamp gives x the
+    # gradient where x == lo == hi and nobody that of x < lo == hi, 5 here, not 6.)
+    lo, hi = leaf([1.0, 1.0, 1.0]), leaf([1.0, 1.0, 1.0])
+    x = leaf([0.5, 1.0, 2.0])
+    y = x.clip(lo, hi)
+    np.testing.assert_array_equal(y.data, [1.0, 1.0, 1.0])
+    (y * ag.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_array_equal(hi.grad.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(lo.grad.data, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 0.0])
+
+
 # ------------------------------------------------------------------ user Functions
 
 
