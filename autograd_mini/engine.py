@@ -189,6 +189,9 @@ def _where_made(node: Node) -> str:
 _sequence = itertools.count()
 # The recorded version of an input whose value the op's rules never read: not checked.
 UNCHECKED = -1
+# The version of a tensor that has no counter yet (Tensor._version makes one when first
+# needed): it has never been written in place.
+_UNWRITTEN = (0,)
 _tensor_type: list = [type(None)]  # set by tensor.py: the engine walks Tensors it does not import
 
 
@@ -449,20 +452,20 @@ def _run_node(
         va, vb = versions
         if va is None:
             da = a
-        elif a._version[0] == va or va == UNCHECKED:
+        elif (a._vcell or _UNWRITTEN)[0] == va or va == UNCHECKED:
             da = a.data
         else:
             _check_versions(node)  # raises, naming the input
         if vb is None:
             db = b
-        elif b._version[0] == vb or vb == UNCHECKED:
+        elif (b._vcell or _UNWRITTEN)[0] == vb or vb == UNCHECKED:
             db = b.data
         else:
             _check_versions(node)
         datas: tuple = (da, db)
     elif n == 1 and versions[0] is not None:
         a = inputs[0]
-        if a._version[0] != versions[0] and versions[0] != UNCHECKED:
+        if (a._vcell or _UNWRITTEN)[0] != versions[0] and versions[0] != UNCHECKED:
             _check_versions(node)
         datas = (a.data,)
     else:  # a version is None exactly where the input is not a Tensor
@@ -470,7 +473,7 @@ def _run_node(
         for x, v in zip(inputs, versions):
             if v is None:
                 data_list.append(x)
-            elif x._version[0] == v or v == UNCHECKED:
+            elif (x._vcell or _UNWRITTEN)[0] == v or v == UNCHECKED:
                 data_list.append(x.data)
             else:
                 _check_versions(node)
@@ -609,8 +612,8 @@ def _accumulate_leaf(leaf: Any, g: Any, is_owned: bool, create: bool) -> None:
 def _leaf_grad(arr: np.ndarray) -> Any:
     """A leaf's new `.grad`: Tensor(arr), without re-checking an array the engine made."""
     grad = _tensor_type[0].__new__(_tensor_type[0])
-    grad.data, grad._grad, grad._rg, grad._node, grad._version, grad._base = (
-        arr, None, False, None, [0], None
+    grad.data, grad._grad, grad._rg, grad._node, grad._vcell, grad._base = (
+        arr, None, False, None, None, None
     )  # fmt: skip
     return grad
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .engine import UNCHECKED, Node, _Anomaly, _nonfinite, _state
+from .engine import _UNWRITTEN, UNCHECKED, Node, _Anomaly, _nonfinite, _state
 
 DTypeLike = Any
 ShapeLike = int | Sequence[int]
@@ -105,7 +105,7 @@ def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndar
 class Tensor:
     """An n-d array (`.data`) with an optional gradient (`.grad`) and recorded history."""
 
-    __slots__ = ("data", "_grad", "_rg", "_node", "_version", "_base", "__weakref__")
+    __slots__ = ("data", "_grad", "_rg", "_node", "_vcell", "_base", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operators
     __hash__ = object.__hash__  # == is elementwise, so identity is the hash
 
@@ -117,10 +117,25 @@ class Tensor:
         self._grad: Tensor | None = None
         self._rg = bool(requires_grad)
         self._node: Node | None = None
-        self._version = [0]  # shared by views of the same memory
+        self._vcell: list | None = None  # the version counter, made when needed (_version)
         self._base: Tensor | None = None
 
     # -- attributes
+    @property
+    def _version(self) -> list:
+        """The version counter, `[n]`: bumped by each in-place change, shared by views."""
+        # Made when first asked for: an intermediate that is never viewed, changed in place or
+        # saved for backward goes without one, and a long graph holds one object fewer per
+        # op for the cyclic garbage collector to walk (half of a 10^5-op chain's time).
+        cell = self._vcell
+        if cell is None:
+            cell = self._vcell = [0]
+        return cell
+
+    @_version.setter
+    def _version(self, cell: list) -> None:
+        self._vcell = cell
+
     @property
     def requires_grad(self) -> bool:
         """Whether gradients flow to (and, for a leaf, accumulate in) this tensor."""
@@ -1070,7 +1085,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 data_list.append(d)
                 zero_d = zero_d or not d.ndim
                 edge_list.append(x._node or (x if x._rg else None))
-                version_list.append(x._version[0])
+                version_list.append((x._vcell or _UNWRITTEN)[0])
                 if x._rg:
                     record = True
                     needs |= 1 << i
@@ -1128,14 +1143,14 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             reads_a, reads_b = op.reads2[rb][ra]
             if isinstance(a, Tensor):
                 ea = a._node or (a if ra else None)
-                va = a._version[0] if reads_a else UNCHECKED
+                va = (a._vcell or _UNWRITTEN)[0] if reads_a else UNCHECKED
             else:
                 ea = va = None
                 if reads_a and isinstance(a, np.ndarray):  # see _own_arrays
                     args = (a.copy(), b)
             if isinstance(b, Tensor):
                 eb = b._node or (b if rb else None)
-                vb = b._version[0] if reads_b else UNCHECKED
+                vb = (b._vcell or _UNWRITTEN)[0] if reads_b else UNCHECKED
             else:
                 eb = vb = None
                 if reads_b and isinstance(b, np.ndarray):
@@ -1143,7 +1158,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             edges: tuple = (ea, eb)
             versions: tuple = (va, vb)
         elif n == 1:
-            edges, versions = (a._node or a,), (a._version[0] if reads else UNCHECKED,)
+            edges = (a._node or a,)
+            versions = ((a._vcell or _UNWRITTEN)[0] if reads else UNCHECKED,)
         else:
             edges = tuple(edge_list)
             if type(reads) is tuple:
@@ -1165,7 +1181,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             if base._node is not None:  # not a leaf: a recorded write may still change it
                 _register_view(base, t, op, args[1:], attrs)
         else:
-            t._version = cell = [0]
+            t._vcell = cell = None
             t._base = None
         # Node.__init__, inlined: this is the per-op path.
         node = _new_node(Node)
@@ -1178,6 +1194,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         node.seq = _next_seq()
         if op.saves_ans:
             node.ans = out
+            if cell is None:
+                cell = t._vcell = [0]
             node.ans_cell = cell
             node.ans_version = cell[0]
         elif saved is not None:  # private to the node: nothing can change it in place
@@ -1205,7 +1223,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 _register_view(base, t, op, args[1:], attrs)
         else:
             t._base = None
-            t._version = [0]
+            t._vcell = None
     return t
 
 
