@@ -127,6 +127,8 @@ class Tensor:
         # Made when first asked for: an intermediate that is never viewed, changed in place or
         # saved for backward goes without one, and a long graph holds one object fewer per
         # op for the cyclic garbage collector to walk (half of a 10^5-op chain's time).
+        # Two threads cannot both make one: between the test and the store there is no call
+        # or backward jump, where the interpreter could switch threads.
         cell = self._vcell
         if cell is None:
             cell = self._vcell = [0]
