@@ -189,8 +189,8 @@ def _where_made(node: Node) -> str:
 _sequence = itertools.count()
 # The recorded version of an input whose value the op's rules never read: not checked.
 UNCHECKED = -1
-# The version of a tensor that has no counter yet (Tensor._version makes one when first
-# needed): it has never been written in place.
+# The counter of a tensor that has none of its own yet (Tensor._version makes one when first
+# needed): version 0, never written in place. A tuple: bumping it by mistake raises.
 _UNWRITTEN = (0,)
 _tensor_type: list = [type(None)]  # set by tensor.py: the engine walks Tensors it does not import
 
@@ -452,20 +452,20 @@ def _run_node(
         va, vb = versions
         if va is None:
             da = a
-        elif (a._vcell or _UNWRITTEN)[0] == va or va == UNCHECKED:
+        elif a._vcell[0] == va or va == UNCHECKED:
             da = a.data
         else:
             _check_versions(node)  # raises, naming the input
         if vb is None:
             db = b
-        elif (b._vcell or _UNWRITTEN)[0] == vb or vb == UNCHECKED:
+        elif b._vcell[0] == vb or vb == UNCHECKED:
             db = b.data
         else:
             _check_versions(node)
         datas: tuple = (da, db)
     elif n == 1 and versions[0] is not None:
         a = inputs[0]
-        if (a._vcell or _UNWRITTEN)[0] != versions[0] and versions[0] != UNCHECKED:
+        if a._vcell[0] != versions[0] and versions[0] != UNCHECKED:
             _check_versions(node)
         datas = (a.data,)
     else:  # a version is None exactly where the input is not a Tensor
@@ -473,7 +473,7 @@ def _run_node(
         for x, v in zip(inputs, versions):
             if v is None:
                 data_list.append(x)
-            elif (x._vcell or _UNWRITTEN)[0] == v or v == UNCHECKED:
+            elif x._vcell[0] == v or v == UNCHECKED:
                 data_list.append(x.data)
             else:
                 _check_versions(node)
@@ -613,7 +613,7 @@ def _leaf_grad(arr: np.ndarray) -> Any:
     """A leaf's new `.grad`: Tensor(arr), without re-checking an array the engine made."""
     grad = _tensor_type[0].__new__(_tensor_type[0])
     grad.data, grad._grad, grad._rg, grad._node, grad._vcell, grad._base = (
-        arr, None, False, None, None, None
+        arr, None, False, None, _UNWRITTEN, None
     )  # fmt: skip
     return grad
 

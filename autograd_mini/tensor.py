@@ -117,7 +117,7 @@ class Tensor:
         self._grad: Tensor | None = None
         self._rg = bool(requires_grad)
         self._node: Node | None = None
-        self._vcell: list | None = None  # the version counter, made when needed (_version)
+        self._vcell: list | tuple = _UNWRITTEN  # the version counter, made when needed
         self._base: Tensor | None = None
 
     # -- attributes
@@ -130,7 +130,7 @@ class Tensor:
         # Two threads cannot both make one: between the test and the store there is no call
         # or backward jump, where the interpreter could switch threads.
         cell = self._vcell
-        if cell is None:
+        if cell is _UNWRITTEN:
             cell = self._vcell = [0]
         return cell
 
@@ -1087,7 +1087,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 data_list.append(d)
                 zero_d = zero_d or not d.ndim
                 edge_list.append(x._node or (x if x._rg else None))
-                version_list.append((x._vcell or _UNWRITTEN)[0])
+                version_list.append(x._vcell[0])
                 if x._rg:
                     record = True
                     needs |= 1 << i
@@ -1145,14 +1145,14 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             reads_a, reads_b = op.reads2[rb][ra]
             if isinstance(a, Tensor):
                 ea = a._node or (a if ra else None)
-                va = (a._vcell or _UNWRITTEN)[0] if reads_a else UNCHECKED
+                va = a._vcell[0] if reads_a else UNCHECKED
             else:
                 ea = va = None
                 if reads_a and isinstance(a, np.ndarray):  # see _own_arrays
                     args = (a.copy(), b)
             if isinstance(b, Tensor):
                 eb = b._node or (b if rb else None)
-                vb = (b._vcell or _UNWRITTEN)[0] if reads_b else UNCHECKED
+                vb = b._vcell[0] if reads_b else UNCHECKED
             else:
                 eb = vb = None
                 if reads_b and isinstance(b, np.ndarray):
@@ -1160,8 +1160,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             edges: tuple = (ea, eb)
             versions: tuple = (va, vb)
         elif n == 1:
-            edges = (a._node or a,)
-            versions = ((a._vcell or _UNWRITTEN)[0] if reads else UNCHECKED,)
+            edges, versions = (a._node or a,), (a._vcell[0] if reads else UNCHECKED,)
         else:
             edges = tuple(edge_list)
             if type(reads) is tuple:
@@ -1183,7 +1182,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             if base._node is not None:  # not a leaf: a recorded write may still change it
                 _register_view(base, t, op, args[1:], attrs)
         else:
-            t._vcell = cell = None
+            t._vcell = cell = _UNWRITTEN
             t._base = None
         # Node.__init__, inlined: this is the per-op path.
         node = _new_node(Node)
@@ -1196,7 +1195,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         node.seq = _next_seq()
         if op.saves_ans:
             node.ans = out
-            if cell is None:
+            if cell is _UNWRITTEN:
                 cell = t._vcell = [0]
             node.ans_cell = cell
             node.ans_version = cell[0]
@@ -1225,7 +1224,7 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 _register_view(base, t, op, args[1:], attrs)
         else:
             t._base = None
-            t._vcell = None
+            t._vcell = _UNWRITTEN
     return t
 
 
