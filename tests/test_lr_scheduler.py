@@ -145,6 +145,27 @@ def test_normal_order_does_not_warn() -> None:
         lr_sequence(sched, 8)
 
 
+def test_a_deep_copy_of_a_scheduled_optimizer_steps_its_own_parameters() -> None:
+    # A scheduler wraps opt.step around the optimizer it was given; a copy must not keep that
+    # wrapper, or its step() would update the original's parameters (as torch, which copies
+    # only defaults, state and param_groups).
+    opt = make_optimizer()
+    StepLR(opt, step_size=1, gamma=0.5)
+    dup = copy.deepcopy(opt)
+    p, q = opt.param_groups[0]["params"][0], dup.param_groups[0]["params"][0]
+    p.grad = Tensor(np.array([5.0, 5.0]))
+    q.grad = Tensor(np.array([1.0, 1.0]))
+    dup.step()
+    np.testing.assert_array_equal(p.data, [1.0, 2.0])
+    np.testing.assert_array_equal(q.data, [1.0 - 0.1, 2.0 - 0.1])  # lr 0.1 until sched.step()
+    del opt
+    sched = StepLR(dup, step_size=1, gamma=0.5, last_epoch=0)  # the copy's own wrapper
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "scheduler before optimizer" warning
+        dup.step()
+        sched.step()
+
+
 def test_get_lr_outside_step_warns() -> None:
     sched = ExponentialLR(make_optimizer(), gamma=0.5)
     with pytest.warns(UserWarning, match="get_last_lr"):

@@ -136,6 +136,12 @@ class Optimizer(ABC):
         for param_group in param_groups:
             self.add_param_group(param_group)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What copies keep: the defaults, state and groups (torch's three)."""
+        # Not a scheduler's wrapper of `step` (it calls the optimizer it was made for, so a
+        # deep copy's step would move the original's parameters), nor its call flag.
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
     # ------------------------------------------------------------------ groups
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
