@@ -724,15 +724,34 @@ def _bh_transpose(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     return op.vjp(g, ans, (_bview(datas[0], B),), attrs, node.edges)
 
 
+def _index_items(idx: Any) -> tuple:
+    """`idx` as a tuple of items, each advanced index among them an ndarray."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    out = []
+    for it in items:
+        basic = isinstance(it, slice | numbers.Integral) and not isinstance(it, bool)
+        if not (basic or it is None or it is Ellipsis or isinstance(it, np.ndarray)):
+            # Inside an index tuple NumPy reads any sequence (a tuple too) or bool as an
+            # index array; as in Tensor.__getitem__, an empty one indexes with integers.
+            arr = np.asarray(it)
+            it = arr.astype(np.intp) if arr.size == 0 else arr
+        out.append(it)
+    return tuple(out)
+
+
 def _batched_index(idx: Any) -> tuple | None:
     """`idx` with a leading full slice, or None when that would move the result's axes."""
-    items = idx if isinstance(idx, tuple) else (idx,)
+    items = _index_items(idx)
     advanced = [
         k
         for k, it in enumerate(items)
         if not (isinstance(it, slice) or it is None or it is Ellipsis)
     ]
-    has_array = any(isinstance(items[k], np.ndarray | list) for k in advanced)
+    # Any index array but a 0-d integer one (NumPy reads that as an int) makes the ints
+    # advanced indices too.
+    has_array = any(
+        isinstance(it, np.ndarray) and (it.ndim or it.dtype.kind not in "iu") for it in items
+    )
     # NumPy moves the axes of non-adjacent advanced indices to the front; a leading slice
     # would then end up behind them.
     if has_array and advanced and advanced[-1] - advanced[0] + 1 != len(advanced):

@@ -301,6 +301,36 @@ def test_batched_jacobian_equals_row_by_row_backward(case):
         np.testing.assert_allclose(b, r.data, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize(
+    "shape, index",
+    [
+        ((2, 1, 2), ((0, 1), slice(None), (1, 0))),
+        ((2, 3, 4), ((0, 1), slice(None), (1, 2))),
+        ((2, 3, 4), (1, slice(None), (3, 0))),
+        ((2, 3, 4), (0, slice(None), True)),
+    ],
+    ids=["a[(0,1),:,(1,0)]", "a[(0,1),:,(1,2)]", "a[1,:,(3,0)]", "a[0,:,True]"],
+)
+def test_jacobian_and_hessian_through_tuple_indices_split_by_a_slice(shape, index):
+    # NumPy reads a tuple (or a bool) inside an index as an index array: split by a slice,
+    # such indices put their axes first, where the batched rules' batch axis would be.
+    x = RNG.standard_normal(shape)
+    n = np.empty(shape)[index].size
+    M = RNG.standard_normal((n, n))  # mixes the outputs: a transposed batch axis shows
+
+    def f(a):
+        return a[index].sin().reshape(n) @ M
+
+    J = jacobian(f)(x)
+    np.testing.assert_allclose(J, jacobian(f)(ag.tensor(x)).data, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(J, numerical_jacobian(f, x), atol=1e-8)
+
+    mask = np.zeros(shape)
+    np.add.at(mask, index, 1.0)
+    H = hessian(lambda a: (a[index] ** 3).sum())(x)
+    np.testing.assert_allclose(H, np.diag((6 * x * mask).ravel()).reshape(shape + shape))
+
+
 @settings(max_examples=40, deadline=None)
 @given(expressions(max_depth=3))
 def test_batched_hessian_equals_row_by_row_on_random_expressions(expr):
