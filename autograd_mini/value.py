@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-_Number = (int, float, np.number)
+# The operands an op takes besides a Value, each converted with float() where it enters, so
+# `.data`, the local derivatives and `.grad` stay Python floats: a NumPy scalar would keep its
+# dtype (float16 rounding, float32 ...) through everything computed from it. Complex is not
+# here (NumPy's complex scalars are np.number): such an op returns NotImplemented.
+_Number = (int, float, np.integer, np.floating, np.bool_)
+_Integral = (int, np.integer, np.bool_)  # exponents kept exact: `x**2` is labelled `**2`
 
 
 _sequence = itertools.count()
@@ -84,7 +89,7 @@ class Value:
     def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = "") -> None:
         if isinstance(data, Value):
             data = data.data
-        elif not isinstance(data, int | float | np.integer | np.floating | np.bool_):
+        elif not isinstance(data, _Number):
             # Caught here: a string or list would otherwise flow through + and * unchecked.
             raise TypeError(f"Value: data must be a real number, got {type(data).__name__}")
         self.data = float(data)
@@ -135,24 +140,24 @@ class Value:
             v._g = None
             return v
         if isinstance(other, _Number):
-            return _made(self.data + other, "+", self, 1.0)
+            return _made(self.data + float(other), "+", self, 1.0)
         return NotImplemented
 
     def __radd__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return _made(other + self.data, "+", self, 1.0)
+            return _made(float(other) + self.data, "+", self, 1.0)
         return NotImplemented
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
             return _made(self.data - other.data, "-", self, 1.0, other, -1.0)
         if isinstance(other, _Number):
-            return _made(self.data - other, "-", self, 1.0)
+            return _made(self.data - float(other), "-", self, 1.0)
         return NotImplemented
 
     def __rsub__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return _made(other - self.data, "-", self, -1.0)
+            return _made(float(other) - self.data, "-", self, -1.0)
         return NotImplemented
 
     def __mul__(self, other: Any) -> Value:
@@ -169,12 +174,14 @@ class Value:
             v._g = None
             return v
         if isinstance(other, _Number):
-            return _made(self.data * other, "*", self, other)
+            y = float(other)
+            return _made(self.data * y, "*", self, y)
         return NotImplemented
 
     def __rmul__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            return _made(other * self.data, "*", self, other)
+            y = float(other)
+            return _made(y * self.data, "*", self, y)
         return NotImplemented
 
     def __truediv__(self, other: Any) -> Value:
@@ -185,21 +192,27 @@ class Value:
             except ZeroDivisionError:
                 return _made(_div(x, y), "/", self, _div(1.0, y), other, -_div(x, y * y))
         if isinstance(other, _Number):
-            return _made(_div(self.data, other), "/", self, _div(1.0, other))
+            y = float(other)
+            return _made(_div(self.data, y), "/", self, _div(1.0, y))
         return NotImplemented
 
     def __rtruediv__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            x = self.data
-            return _made(_div(other, x), "/", self, -_div(other, x * x))
+            y, x = float(other), self.data
+            return _made(_div(y, x), "/", self, -_div(y, x * x))
         return NotImplemented
 
     def __pow__(self, other: Any) -> Value:
         x = self.data
         if isinstance(other, _Number):
+            # Python's int and float as they are (a huge int keeps n - 1 exact); a NumPy one
+            # converted, an integer to int so the label reads `**2`. The results are floats.
+            n = other
+            if type(n) is not float and type(n) is not int:
+                n = int(n) if isinstance(n, _Integral) else float(n)
             # The power rule: d/dx xⁿ = n·xⁿ⁻¹.
-            local = other * _pow(x, other - 1) if other != 0 else 0.0
-            return _made(_pow(x, other), f"**{other}", self, local)
+            local = n * _pow(x, n - 1) if n != 0 else 0.0
+            return _made(_pow(x, n), f"**{n}", self, local)
         if isinstance(other, Value):
             if x <= 0:
                 raise ValueError(f"Value.__pow__: a Value exponent needs a positive base, got {x}")
@@ -210,10 +223,11 @@ class Value:
 
     def __rpow__(self, other: Any) -> Value:
         if isinstance(other, _Number):
-            if other <= 0:
+            b = float(other)
+            if b <= 0:
                 raise ValueError(f"Value.__rpow__: base {other} must be positive")
-            out = _pow(other, self.data)
-            return _made(out, "**", self, out * math.log(other))
+            out = _pow(b, self.data)
+            return _made(out, "**", self, out * math.log(b))
         return NotImplemented
 
     def __neg__(self) -> Value:

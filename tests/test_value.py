@@ -162,6 +162,38 @@ def test_value_exponent_needs_positive_base():
         Value(-2.0) ** Value(0.5)
 
 
+_NUMPY_SCALARS = [np.float16(0.1), np.float32(0.1), np.float64(0.1), np.int64(3), np.bool_(True)]
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_numpy_scalar_operands_give_python_floats(name):
+    # A NumPy scalar is converted to a Python float where it enters an op, as Value(c) is:
+    # kept, its dtype flowed into .data, the local derivatives and .grad, and float16 or
+    # float32 arithmetic rounded everything computed from it.
+    op = BINARY[name][0]
+    for c in _NUMPY_SCALARS:
+        for a, b, ref_a, ref_b in ((None, c, None, float(c)), (c, None, float(c), None)):
+            x, ref = Value(3.0), Value(3.0)
+            y = op(x if a is None else a, x if b is None else b) + 1e-4
+            want = op(ref if ref_a is None else ref_a, ref if ref_b is None else ref_b) + 1e-4
+            y.backward()
+            want.backward()
+            assert type(y.data) is float and type(x.grad) is float, (type(c), a is None)
+            assert y.data == want.data and x.grad == ref.grad  # the float64 values, exactly
+    # A complex one is refused on either side, as 1j is (and as Value(1j) is).
+    for c in (np.complex128(1j), np.complex64(1 + 1j)):
+        with pytest.raises(TypeError, match="unsupported operand"):
+            op(Value(2.0), c)
+        with pytest.raises(TypeError, match="unsupported operand"):
+            op(c, Value(2.0))
+    # The report's cases: float16 arithmetic turned 3.0001 into 3.0.
+    x = Value(3.0)
+    y = x * np.float16(1.0) + 1e-4
+    y.backward()
+    assert y.data == 3.0001 and type(y.data) is float and type(x.grad) is float
+    assert (Value(1.0) * np.float32(0.1) + 1e-9).data == float(np.float32(0.1)) + 1e-9
+
+
 # ------------------------------------------------------------------ backward semantics
 
 
