@@ -504,7 +504,7 @@ def _run_node(
             continue
         x = datas[i]
         if type(gi) is not np.ndarray:
-            gi = _coerce(gi, create)
+            gi = _coerce(op, i, gi, create)
         if gi.shape != x.shape:
             gi = _unbroadcast_for(op, i, gi, x.shape)
             if not create and type(gi) is not np.ndarray:
@@ -549,7 +549,13 @@ def _run_node(
             op.release(node)
 
 
-def _coerce(gi: Any, create: bool) -> Any:
+def _coerce(op: Any, i: int, gi: Any, create: bool) -> Any:
+    """A rule's gradient that is not an ndarray (a Tensor, NumPy scalar, number) as one."""
+    if not isinstance(gi, _tensor_type[0] | np.ndarray | np.generic | int | float | list):
+        raise RuntimeError(  # a user Function returned something else (a string, ...)
+            f"'{op.name}' backward returned a {type(gi).__name__} as the gradient for input {i}, "
+            f"not an array, tensor or number"
+        )
     if create:
         return _as_tensor(gi)
     if isinstance(gi, _tensor_type[0]):

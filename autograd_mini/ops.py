@@ -134,8 +134,9 @@ def _product_like(a: Any, b: Any, like: Any) -> Any:
 
 
 def _tie(x: Any, y: Any) -> Any:
-    # 1 where x wins, ½ where x and y tie, 0 where y wins.
-    return (x > y) + (x == y) * 0.5
+    # 1 where x wins, ½ where x and y tie, 0 where y wins; 1 where either is NaN (no one
+    # wins, and the NaN result depends on both), as torch has it.
+    return ~(y > x) + (x == y) * -0.5
 
 
 def _dmax(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:

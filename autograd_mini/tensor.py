@@ -79,22 +79,28 @@ def _complex_error(name: str, datas: Any) -> TypeError:
     )
 
 
-def _to_array(data: Any, dtype: DTypeLike = None, copy: bool = False) -> np.ndarray:
+def _to_array(
+    data: Any, dtype: DTypeLike = None, copy: bool = False, name: str = "tensor"
+) -> np.ndarray:
     """Turn user data into an ndarray; Python floats get the default dtype."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
-    elif isinstance(data, np.ndarray | np.generic):
-        arr = np.array(data, copy=True) if copy else np.asarray(data)
-    else:
-        arr = np.array(data)
-        if arr.dtype == np.float64 and _default_dtype != np.float64:
-            arr = arr.astype(_default_dtype)
+    try:
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+            arr = np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+        elif isinstance(data, np.ndarray | np.generic):
+            arr = np.array(data, copy=True) if copy else np.asarray(data)
+        else:
+            arr = np.array(data)
+            if arr.dtype == np.float64 and _default_dtype != np.float64:
+                arr = arr.astype(_default_dtype)
+    except (ValueError, TypeError) as e:  # ragged lists, unknown dtypes: named, not NumPy's
+        cls = TypeError if isinstance(e, TypeError) else ValueError
+        raise cls(f"{name}: cannot make a tensor from {type(data).__name__} data: {e}") from None
     if arr.dtype.kind not in "biufc":  # strings, objects, dates: not numbers
         raise TypeError(
-            f"tensor: cannot make a tensor from {type(data).__name__} data of dtype {arr.dtype}"
+            f"{name}: cannot make a tensor from {type(data).__name__} data of dtype {arr.dtype}"
         )
     return arr
 
@@ -291,6 +297,11 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor after backward."""
+        if not self._rg:
+            raise RuntimeError(
+                f"retain_grad: the tensor (shape {self.shape}) does not require grad, so it "
+                "will never have one"
+            )
         if self._node is not None:
             self._node.retain = weakref.ref(self)
 
@@ -322,7 +333,10 @@ class Tensor:
                     f"backward: gradient must be a Tensor, ndarray or number, got "
                     f"{type(gradient).__name__}"
                 )
-            g = np.asarray(g)
+            try:
+                g = np.asarray(g)
+            except ValueError as e:  # a ragged list
+                raise ValueError(f"backward: gradient is not an array: {e}") from None
             if g.dtype.kind not in "biuf":  # complex would lose its imaginary part in the cast
                 raise TypeError(
                     f"backward: gradient of dtype {g.dtype} for an output of dtype "
@@ -334,8 +348,8 @@ class Tensor:
                 )
             if g.dtype != self.data.dtype:
                 g = g.astype(self.data.dtype)
-            if create_graph and isinstance(gradient, Tensor):
-                g = gradient
+            if create_graph and isinstance(gradient, Tensor):  # its own history, cast as above
+                g = gradient if gradient.dtype == self.dtype else gradient.astype(self.dtype)
         if retain_graph is None:
             retain_graph = create_graph
         engine.backward([self], [g], retain_graph, create_graph)
@@ -528,11 +542,26 @@ class Tensor:
 
     # -- in place
     def _check_inplace(self, name: str) -> None:
-        if _state.enabled and self._node is None and self._rg:
+        if not _state.enabled:
+            return
+        if self._node is None and self._rg:
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad (shape {self.shape}) is being used "
                 "in an in-place operation; wrap it in ag.no_grad() or use an out-of-place op"
             )
+        if not self._rg:
+            # A view that does not require grad of a base that does was made under no_grad:
+            # a write through it would change the base behind the graph's back.
+            base = self._base
+            while base is not None:
+                if base._rg:
+                    raise RuntimeError(
+                        f"{name}: this view (shape {self.shape}) of a tensor that requires "
+                        f"grad (shape {base.shape}) was made under no_grad and is being changed "
+                        f"in place with grad enabled; the graph would not see the change "
+                        f"(PyTorch forbids this too). Make the view with grad enabled"
+                    )
+                base = base._base
 
     def _record_write(
         self, name: str, op: Op, other: Any, attrs: dict | None, what: str, instead: str
@@ -656,6 +685,8 @@ class Tensor:
     def __setitem__(self, idx: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
         idx = _raw_index(idx)
+        if type(value) is list or type(value) is tuple:
+            _check_no_grad_inside("__setitem__", value)
         v_rg = isinstance(value, Tensor) and value._rg
         if _state.enabled and (self._rg or v_rg):
             if v_rg and value.ndim and value.shape[0] == 1:
@@ -819,7 +850,8 @@ class Tensor:
         nd = self.data.ndim
         a, b = _norm_axis("swapaxes", axis1, nd), _norm_axis("swapaxes", axis2, nd)
         perm = list(range(nd))
-        perm[a], perm[b] = perm[b], perm[a]
+        if nd:  # a 0-d tensor takes axis 0 or -1 (as torch) and has nothing to swap
+            perm[a], perm[b] = perm[b], perm[a]
         return apply(ops.transpose, (self,), {"axes": tuple(perm)})
 
     swapdims = swapaxes
@@ -1362,10 +1394,30 @@ def _memory_shared(view: Tensor, n_views: int = 0) -> bool:
 
 def _sequence_operand(op: Op, x: list | tuple, args: tuple) -> np.ndarray:
     """A list or tuple operand as the array `tensor(x)` would hold (a constant)."""
+    _check_no_grad_inside(op.name, x)
     try:
-        return _to_array(x)
+        return _to_array(x, name=op.name)
     except (ValueError, TypeError) as e:
         raise _op_error(op, args, e) from None
+
+
+def _check_no_grad_inside(name: str, x: list | tuple) -> None:
+    """Raise if the list or tuple `x` holds a Tensor that requires grad: made a constant, it
+    would lose its gradient without a word (PyTorch refuses list operands altogether)."""
+    if not _state.enabled:
+        return
+    stack = list(x)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Tensor):
+            if item._rg:
+                raise TypeError(
+                    f"{name}: a list or tuple operand holds a tensor that requires grad "
+                    f"(shape {item.shape}); as a constant it would get no gradient. Make one "
+                    f"tensor of them with ag.stack (or ag.tensor, to drop the gradient on purpose)"
+                )
+        elif type(item) is list or type(item) is tuple:
+            stack.extend(item)
 
 
 def _own_arrays(args: tuple) -> tuple:
@@ -1626,6 +1678,13 @@ def arange(
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = np.int64 if ints else _default_dtype
+    try:
+        if np.dtype(dtype).kind in "iu":
+            # As torch: start, end and step become integers first (NumPy counts the elements
+            # in floats and casts the values: arange(0, 2.5) would end at 2, step 0.5 give 0s).
+            start, end, step = (int(v) for v in (start, end, step))
+    except (TypeError, ValueError, OverflowError) as e:
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"arange: {e}") from None
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     return _made("arange", lambda: np.arange(start, end, step, dtype=dtype), requires_grad)

@@ -1512,3 +1512,123 @@ def test_complex_values_cannot_carry_gradients_and_say_so():
     with ag.no_grad():
         assert (x * 1j).dtype == np.complex128
     np.testing.assert_array_equal((x.detach() * 1j).data, [1j, 2j])
+
+
+# ------------------------------------------------------------------ found in review, 2026-12-02
+
+
+def test_changing_a_view_made_under_no_grad_in_place_with_grad_enabled_is_an_error():
+    # The view does not require grad, so the write would not be recorded, yet it changes a
+    # tensor the graph holds: y[0] would be 0 while backward still takes it to be 3·x[0].
+    x = leaf([1.0, 2.0])
+    y = x * 3
+    with ag.no_grad():
+        v = y[0:1]
+    made = r"view \(shape \(1,\)\) of a tensor that requires grad \(shape \(2,\)\) was made under"
+    for change in (v.zero_, lambda: v.add_(1.0), lambda: v.__setitem__(0, 5.0)):
+        with pytest.raises(RuntimeError, match=made):
+            change()
+    np.testing.assert_array_equal(y.data, [3.0, 6.0])  # refused before writing
+    w = leaf([1.0, 2.0])
+    with ag.no_grad():
+        wv = w[0:1]
+    with pytest.raises(RuntimeError, match=made):
+        wv += 100.0
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+    with ag.no_grad():  # under no_grad the write is the user's to make, as in PyTorch
+        wv += 100.0
+    np.testing.assert_array_equal(w.data, [101.0, 2.0])
+    z = ag.zeros(2)  # a view of a tensor that needs no gradient is free to change
+    with ag.no_grad():
+        zv = z[0:1]
+    zv += 1.0
+    np.testing.assert_array_equal(z.data, [1.0, 0.0])
+
+
+def test_a_list_operand_holding_a_tensor_that_requires_grad_is_an_error():
+    # Read as a constant, the tensors in it would get no gradient, without a word.
+    w = leaf(2.0)
+    x = leaf([1.0, 1.0])
+    holds = "a list or tuple operand holds a tensor that requires grad"
+    with pytest.raises(TypeError, match="mul: " + holds):
+        x * [w, w]
+    with pytest.raises(TypeError, match="maximum: " + holds):
+        ag.maximum([w, [w][0]], 1.0)
+    with pytest.raises(TypeError, match=holds):
+        ag.where(x > 0, ([w], [w]), 0.0)
+    y = x * 1
+    with pytest.raises(TypeError, match="__setitem__: " + holds):
+        y[0:2] = [w, w * 3]
+    with ag.no_grad():  # nothing is recorded, so nothing is lost
+        np.testing.assert_array_equal((x * [w, w]).data, [2.0, 2.0])
+    c = ag.tensor(2.0)
+    (x * [c, c]).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+def test_a_gradient_tensor_passed_with_create_graph_is_cast_to_the_output_dtype():
+    x = ag.tensor([1.0, 2.0, 3.0], dtype=np.float32, requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    g = ag.tensor([1.0, 1.0, 1.0], requires_grad=True)  # float64, with a history of its own
+    y.backward(g, create_graph=True)
+    assert y.grad.dtype == np.float32 and x.grad.dtype == np.float32
+    x.grad.sum().backward()  # x.grad = 2g: the cast keeps g in the graph
+    np.testing.assert_array_equal(g.grad.data, [2.0, 2.0, 2.0])
+    assert g.grad.dtype == np.float64
+
+
+def test_bad_data_and_gradients_are_named_errors_not_numpy_tracebacks():
+    with pytest.raises(ValueError, match=r"tensor: cannot make a tensor from list data: .*inhomo"):
+        ag.tensor([[1, 2], [3]])
+    with pytest.raises(TypeError, match="tensor: cannot make a tensor from list data: .*foo"):
+        ag.tensor([1, 2], dtype="foo")
+    y = ag.ones(2, requires_grad=True) * 2
+    with pytest.raises(ValueError, match="backward: gradient is not an array: .*inhomogeneous"):
+        y.backward([[1], [1, 2]])
+    with pytest.raises(RuntimeError, match="retain_grad: the tensor \\(shape \\(2,\\)\\) does not"):
+        ag.tensor([1.0, 2.0]).retain_grad()
+
+    class Wordy(ag.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return "x"
+
+    with pytest.raises(RuntimeError, match="'Wordy' backward returned a str as the gradient for"):
+        Wordy.apply(ag.ones(2, requires_grad=True)).sum().backward()
+
+
+def test_integer_arange_takes_integer_bounds_and_step_first_as_torch():
+    # torch.arange(0, 2.5, dtype=int64) is [0, 1]; NumPy's [0, 1, 2] counts in floats.
+    np.testing.assert_array_equal(ag.arange(0, 2.5, dtype=np.int64).data, [0, 1])
+    np.testing.assert_array_equal(ag.arange(0.5, 4.7, 1.5, dtype=np.int64).data, [0, 1, 2, 3])
+    np.testing.assert_array_equal(ag.arange(0, 5, 1.5, dtype=np.int32).data, [0, 1, 2, 3, 4])
+    with pytest.raises(ValueError, match="arange: step must be nonzero"):
+        ag.arange(0, 5, 0.5, dtype=np.int64)
+    np.testing.assert_array_equal(ag.arange(0, 2.5).data, [0.0, 1.0, 2.0])  # floats unchanged
+
+
+def test_swapaxes_of_a_0d_tensor_is_the_tensor():
+    x = leaf(3.0)
+    for a, b in ((0, 0), (0, -1), (-1, 0)):
+        y = x.swapaxes(a, b)
+        assert y.shape == () and y.item() == 3.0
+    (x.swapaxes(0, -1) * 2).backward()
+    assert x.grad.item() == 2.0
+
+
+def test_maximum_and_minimum_send_the_whole_gradient_to_both_sides_of_a_nan():
+    # As torch: where either operand is NaN neither wins, and the NaN depends on both.
+    a = leaf([np.nan, 1.0, 2.0, 3.0])
+    b = leaf([1.0, np.nan, 2.0, 1.0])
+    ag.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0, 0.5, 0.0])
+    a.grad = b.grad = None
+    ag.minimum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 1.0, 0.5, 0.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0, 0.5, 1.0])
