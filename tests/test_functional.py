@@ -1187,3 +1187,23 @@ def test_binary_cross_entropy_target_gradient_matches_torch(dtype, reduction: st
             (b.grad.data, tb.grad.numpy(), "target gradient"),
         ]:  # (float32: elementwise formulas, so 1e-4 relative with a tiny floor)
             _assert_like_torch(ours, theirs, dtype, f"{what}: {case}", atol32=1e-6)
+
+
+def test_class_weights_and_ignore_index_are_checked_where_they_are_passed() -> None:
+    # A weight that requires grad would get no gradient without a word: refused (torch
+    # refuses it for class-index targets).
+    x = ag.tensor([[1.0, 2.0, 0.5], [0.1, -1.0, 2.0]], requires_grad=True)
+    w = ag.tensor([1.0, 2.0, 0.5], requires_grad=True)
+    probs = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
+    for loss in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(TypeError, match=f"{loss.__name__}: the class weight requires grad"):
+            loss(x, np.array([0, 2]), weight=w)
+        with pytest.raises(TypeError, match=f"{loss.__name__}: ignore_index must be an int"):
+            loss(x, np.array([0, 2]), ignore_index=None)
+        with pytest.raises(TypeError, match=f"{loss.__name__}: weight must hold numbers"):
+            loss(x, np.array([0, 2]), weight=[1, 2, "a"])
+    with pytest.raises(TypeError, match="the class weight requires grad"):
+        F.cross_entropy(x, probs, weight=w)
+    detached = F.cross_entropy(x, np.array([0, 2]), weight=w.detach())
+    with ag.no_grad():
+        assert F.cross_entropy(x, np.array([0, 2]), weight=w).item() == detached.item()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..engine import is_grad_enabled
 from ..functions import exp, log, where
 from ..tensor import Tensor, _dim_alias, _norm_axis, apply, get_rng
 
@@ -214,7 +215,15 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
 def _class_weight(name: str, weight: Any, n_classes: int, dtype: np.dtype) -> np.ndarray | None:
     if weight is None:
         return None
+    if isinstance(weight, Tensor) and weight._rg and is_grad_enabled():
+        # The weight enters as a constant: no gradient would reach it, without a word.
+        raise TypeError(
+            f"{name}: the class weight requires grad, but no gradient flows to it (as in "
+            f"PyTorch for class-index targets); pass weight.detach()"
+        )
     w = _data(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: weight must hold numbers, got dtype {w.dtype}")
     if w.shape != (n_classes,):
         raise ValueError(
             f"{name}: weight must have shape ({n_classes},), one entry per class, got {w.shape}"
@@ -259,6 +268,8 @@ def _int_targets(
     name: str, x: Tensor, target: Any, cax: int, ignore_index: int
 ) -> tuple[np.ndarray, bool]:
     """The class-index targets, checked, and whether some of them is `ignore_index`."""
+    if not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(f"{name}: ignore_index must be an int, got {type(ignore_index).__name__}")
     t = _data(target)
     if t.dtype.kind not in "iu":
         raise TypeError(
