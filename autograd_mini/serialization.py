@@ -26,7 +26,8 @@ import struct
 import tempfile
 import zipfile
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 
@@ -216,33 +217,46 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
     entries = dict(encoder.arrays)
     entries[_STRUCTURE_KEY] = np.frombuffer(structure, dtype=np.uint8)
 
+    write_atomic(path, lambda f: np.savez(f, **entries), "save")
+
+
+def write_atomic(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], name: str
+) -> None:
+    """Write a file by `write(binary file)`, atomically: `path` ends up old or new, never half."""
+    path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(f"{name}: cannot write '': the file name is empty")
     # Write through symlinks, as open(), np.savez and torch.save do: the temp file goes next to
     # the real file and is renamed onto it, so the link stays a link and its target changes.
     target = os.path.realpath(path)
     if os.path.islink(target):  # realpath stops at a symlink loop
         raise OSError(
-            errno.ELOOP, f"save: cannot write {path!r}: too many levels of symbolic links"
+            errno.ELOOP, f"{name}: cannot write {path!r}: too many levels of symbolic links"
         )
     if os.path.isdir(target):
-        raise IsADirectoryError(f"save: cannot write {path!r}: it is a directory")
+        raise IsADirectoryError(f"{name}: cannot write {path!r}: it is a directory")
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(
-            f"save: cannot write {path!r}: directory {directory!r} does not exist"
+            f"{name}: cannot write {path!r}: directory {directory!r} does not exist"
         )
     try:
         mode = os.stat(target).st_mode & 0o7777  # overwriting keeps the old file's permissions
     except OSError:
-        mode = 0o666 & ~_umask()
+        mode = 0o666 & ~_umask()  # what a plain open() would give, not mkstemp's 0600
 
     # Write to a temp file in the same directory (so os.replace is an atomic rename on the same
     # file system), make it durable, then swap it in. A crash or error at any point leaves
     # either the old file or the new one at `path`, never a partial file.
     prefix = f".{os.path.basename(target)[:_TMP_PREFIX_CHARS]}."
-    tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=prefix, suffix=".tmp", delete=False)
+    try:
+        tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=prefix, suffix=".tmp", delete=False)
+    except OSError as e:  # named after the user's path, not the hidden temp file's
+        raise type(e)(e.errno, f"{name}: cannot write {path!r}: {e.strerror}") from None
     try:
         with tmp:
-            np.savez(tmp, **entries)
+            write(tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp.name, mode)

@@ -14,7 +14,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -25,7 +24,7 @@ from . import nn, optim
 from .cli import positive_number, seed_number
 from .data import DataLoader, load_digits
 from .engine import no_grad
-from .serialization import load, save
+from .serialization import load, save, write_atomic
 from .tensor import Tensor, manual_seed
 
 PROG = "autograd-mini train"
@@ -105,18 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_number,
         help="learning rate (default: "
         + ", ".join(f"{k} {v:g}" for k, v in sorted(DEFAULT_LR.items()))
-        + ")",
+        + "; or the checkpoint's)",
     )
     p.add_argument(
         "--batch-size",
         type=_positive_int,
-        help=f"mini-batch size (default {DEFAULTS['batch_size']})",
+        help=f"mini-batch size (default {DEFAULTS['batch_size']}, or the checkpoint's)",
     )
     p.add_argument(
         "--epochs",
         type=_positive_int,
         help=f"total number of epochs, counting those of a resumed checkpoint "
-        f"(default {DEFAULTS['epochs']})",
+        f"(default {DEFAULTS['epochs']}, or the checkpoint's: raise it to train more)",
     )
     p.add_argument(
         "--hidden",
@@ -126,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed",
         type=seed_number,
-        help=f"seed of the initialisation and the shuffles (default {DEFAULTS['seed']})",
+        help=f"seed of the initialisation and the shuffles (default {DEFAULTS['seed']}, or "
+        f"the checkpoint's)",
     )
     p.add_argument(
         "--out",
@@ -169,11 +169,17 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def _check_writable(path: str, flag: str) -> None:
+    # Checked before training: a path that cannot be written would otherwise fail only after
+    # the first epoch (or the whole run), naming the hidden temporary file of the atomic write.
+    if not path:
+        raise TrainError(f"{flag}: the file name is empty")
     if os.path.isdir(path):
         raise TrainError(f"{flag} {path!r} is a directory, not a file name")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise TrainError(f"{flag} {path!r}: the directory {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise TrainError(f"{flag} {path!r}: the directory {parent!r} is not writable")
 
 
 def _read_checkpoint(path: str) -> dict[str, Any]:
@@ -248,6 +254,27 @@ def _resolve(ns: argparse.Namespace, ckpt: dict[str, Any] | None) -> dict[str, A
     return cfg
 
 
+def _check_optimizer(opt: optim.Optimizer, settings: list[dict]) -> None:
+    """Raise ValueError unless the loaded optimizer has the settings this command trains with
+    (the lr is set afterwards) and sound state: a hand-edited or damaged checkpoint must not
+    train with other settings, or crash mid-run."""
+    for group, expected in zip(opt.param_groups, settings):
+        for key, value in expected.items():
+            if key != "lr" and group.get(key) != value:
+                raise ValueError(f"optimizer setting {key} is {group.get(key)!r}, not {value!r}")
+    for p, state in opt.state.items():
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                ok = value.shape == p.shape and value.dtype == p.dtype
+                ok = ok and bool(np.isfinite(value).all())
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+                ok = ok and math.isfinite(value) and value >= 0
+            if not ok:
+                raise ValueError(f"optimizer state {key} is invalid for a parameter of shape "
+                                 f"{p.shape}")  # fmt: skip
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -263,20 +290,7 @@ def _save_plot(path: str, history: dict[str, list[float]]) -> None:
     ax2.plot(epochs, history["test_accuracy"], marker="o", markersize=3, color="tab:green")
     ax2.set(xlabel="epoch", ylabel="test accuracy", title="held-out accuracy")
     ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    directory = os.path.dirname(os.path.abspath(path))
-    # Written to a temporary file and renamed, so a failure never leaves half an image.
-    fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix="." + ext, dir=directory)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=ext)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, lambda f: fig.savefig(f, format=ext), "--plot")
 
 
 def _check_plot(path: str) -> None:
@@ -338,11 +352,14 @@ def run(ns: argparse.Namespace) -> int:
     _check_writable(out, "--out")
     if ns.plot is not None:
         _check_plot(ns.plot)
+        if os.path.abspath(ns.plot) == os.path.abspath(out):
+            raise TrainError(f"--plot {ns.plot!r} is the checkpoint's path too (--out)")
 
     X_train, y_train, X_test, y_test, stats = digits_split()
     manual_seed(cfg["seed"])
     model = nn.MLP([X_train.shape[1], *cfg["hidden"], 10])
     opt = OPTIMIZERS[cfg["optimizer"]](model.parameters(), cfg["lr"])
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
     loader = DataLoader(X_train, y_train, batch_size=cfg["batch_size"], seed=cfg["seed"])
     start = 0
     history: dict[str, list[float]] = {"loss": [], "test_accuracy": []}
@@ -353,6 +370,7 @@ def run(ns: argparse.Namespace) -> int:
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
+            _check_optimizer(opt, settings)
             saved = ckpt.get("history", {})
             history = {k: [float(v) for v in saved.get(k, [])] for k in history}
         # The checkpoint is outside input: whatever fails while applying it is its fault,
@@ -362,9 +380,8 @@ def run(ns: argparse.Namespace) -> int:
             raise TrainError(
                 f"--resume {ns.resume!r}: the checkpoint does not fit: {msg}"
             ) from None
-        if ns.lr is not None:
-            for group in opt.param_groups:
-                group["lr"] = ns.lr
+        for group in opt.param_groups:  # the lr the banner shows: --lr, else the saved one
+            group["lr"] = cfg["lr"]
         # Replay the shuffles of the epochs already done, so the run continues exactly.
         for _ in range(start):
             iter(loader)

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node, no_grad, unbroadcast
-from .serialization import _umask
+from .serialization import write_atomic
 from .tensor import Tensor
 from .value import Value
 
@@ -774,7 +773,7 @@ def draw(
         )
     dot = to_dot(out, names, max_elements, rankdir)
     if fmt == "dot":
-        _write_atomic(path, dot.encode())
+        write_atomic(path, lambda f: f.write(dot.encode()), "draw")
         return path
     exe = shutil.which("dot")
     if exe is None:
@@ -802,33 +801,8 @@ def draw(
             f"draw: Graphviz 'dot -T{fmt}' failed (exit {proc.returncode}): "
             f"{proc.stderr.decode(errors='replace').strip()}"
         )
-    _write_atomic(path, proc.stdout)
+    write_atomic(path, lambda f: f.write(proc.stdout), "draw")
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Write beside the target, then rename: a reader never sees half a file.
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"draw: cannot write {str(path)!r}: directory {str(directory)!r} does not exist"
-        )
-    try:
-        mode = os.stat(path).st_mode & 0o7777  # overwriting keeps the old file's permissions
-    except OSError:
-        mode = 0o666 & ~_umask()  # what a plain open() would give, not mkstemp's 0600
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def explain(

@@ -23,13 +23,14 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from autograd_mini.serialization import write_atomic
 
 from . import peers as peers_mod
 
@@ -546,42 +547,15 @@ def to_json(results: list[CaseResult], meta: dict) -> dict:
     return {**meta, "cases": cases}
 
 
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-bench-", suffix=suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: str, data: dict) -> None:
     """Write `data` as JSON, atomically (temp file + rename)."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, allow_nan=True)
-            f.write("\n")
-
-    _atomic_write(path, write)
+    text = json.dumps(data, indent=1, allow_nan=True) + "\n"
+    write_atomic(path, lambda f: f.write(text.encode("utf-8")), "--json")
 
 
 def write_text(path: str, text: str) -> None:
-    """Write text atomically."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    _atomic_write(path, write)
+    """Write Markdown text atomically."""
+    write_atomic(path, lambda f: f.write(text.encode("utf-8")), "--markdown")
 
 
 def _plain_log_ticks(ax: Any) -> None:
@@ -634,7 +608,8 @@ def write_plot(path: str, results: list[CaseResult]) -> None:
     fig.suptitle("median time relative to the reference (log scale; dashed: target)")
     fig.tight_layout()
 
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    write_atomic(path, lambda f: fig.savefig(f, dpi=110, format=fmt), "--plot")
     plt.close(fig)
 
 

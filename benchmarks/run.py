@@ -153,6 +153,28 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """What stops --json, --markdown or --plot from being written, if anything."""
+    for flag, path in (("--json", args.json), ("--markdown", args.markdown), ("--plot", args.plot)):
+        if path is None:
+            continue
+        if not path:
+            return f"{flag}: the file name is empty"
+        if os.path.isdir(path):
+            return f"{flag} {path!r} is a directory, not a file name"
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            return f"{flag} {path!r}: the directory {parent!r} does not exist"
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        ext = os.path.splitext(args.plot)[1].lstrip(".").lower() or "png"
+        supported = Figure().canvas.get_supported_filetypes()
+        if ext not in supported:
+            return f"--plot {args.plot!r}: matplotlib cannot write .{ext} files"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     from benchmarks import harness, peers
 
@@ -165,6 +187,10 @@ def _run(args: argparse.Namespace) -> int:
         except ImportError:
             print("autograd-mini bench: --plot needs matplotlib (pip install matplotlib)")
             return 2
+    problem = _output_problem(args)
+    if problem:  # found now, not after a run of several minutes
+        print(f"autograd-mini bench: {problem}")
+        return 2
 
     load_before = harness.load_average()
     m = harness.machine()

@@ -8,6 +8,7 @@ asserted is that each workload builds, agrees with the hand-written maths, and r
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -216,6 +217,22 @@ def test_bench_command_rejects_bad_arguments(capfd):
     assert "unknown workload W9" in capfd.readouterr().err
     assert main(["--repeats", "0"]) == 2
     assert main(["--peers", "tensorflow"]) == 2
+
+
+def test_bench_command_checks_its_output_paths_before_running(tmp_path, capfd):
+    # A path that cannot be written is found before the run, not after minutes of it.
+    from autograd_mini.bench import main
+
+    argv = ["--workloads", "W3", "--tiny", "--repeats", "1", "--peers", "autograd_mini"]
+    missing = str(tmp_path / "missing" / "x.json")
+    assert main([*argv, "--json", missing]) == 2
+    out = capfd.readouterr().out
+    assert "--json" in out and "does not exist" in out and "running W3" not in out
+    assert main([*argv, "--markdown", str(tmp_path)]) == 2
+    assert "is a directory" in capfd.readouterr().out
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert main([*argv, "--plot", str(tmp_path / "chart.foo")]) == 2
+        assert "cannot write .foo files" in capfd.readouterr().out
 
 
 def test_bench_command_reports_a_wrong_suite_path(tmp_path, monkeypatch, capfd):

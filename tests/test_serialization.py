@@ -846,3 +846,13 @@ def test_structure_entry_of_the_wrong_shape_or_dtype_is_corrupt(tmp_path, reshap
     np.savez(path, __structure__=np.frombuffer(structure, dtype=dtype).reshape(reshape))
     with pytest.raises(ValueError, match=r"odd\.npz.*__structure__"):
         load(path)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_directory_that_takes_no_files_is_named_in_the_error_not_the_temp_file():
+    # /proc exists but no file can be made in it (not even by root).
+    with pytest.raises(OSError, match=r"save: cannot write '/proc/x\.npz': ") as info:
+        save({"a": np.zeros(2)}, "/proc/x.npz")
+    assert ".tmp" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="save: cannot write '': the file name is empty"):
+        save({}, "")

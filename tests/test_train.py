@@ -6,13 +6,16 @@ subprocess tests check the real command line: exit codes, one-line errors, no tr
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -751,9 +754,8 @@ def test_failed_plot_leaves_no_temporary_file(capsys, tmp_path: Path, monkeypatc
     ck = tmp_path / "ck.npz"
     run_main(capsys, "--epochs", "1", "--hidden", "4", "--batch-size", "2000", "--out", str(ck))
 
-    def broken(self, fname, **kw):  # noqa: ANN001, ANN003, ANN202
-        with open(fname, "wb") as f:
-            f.write(b"half")
+    def broken(self, file, **kw):  # noqa: ANN001, ANN003, ANN202
+        file.write(b"half")  # the temporary file the image is written to
         raise OSError("disk full")
 
     monkeypatch.setattr(figure.Figure, "savefig", broken)
@@ -802,3 +804,70 @@ def test_cli_exit_code_of_a_command_returning_none_is_zero(monkeypatch) -> None:
     seen = []
     monkeypatch.setattr(cli, "_command", lambda name: lambda argv: seen.append(argv))
     assert cli.main(["train", "--epochs", "1"]) == 0 and seen == [["--epochs", "1"]]
+
+
+def _set_group(key: str, value: Any) -> Callable[[dict], None]:
+    return lambda s: s["optimizer"]["param_groups"][0].__setitem__(key, value)
+
+
+def _set_state(key: str, value: Any) -> Callable[[dict], None]:
+    return lambda s: next(iter(s["optimizer"]["state"].values())).__setitem__(key, value)
+
+
+def _nan_state(key: str) -> Callable[[dict], None]:
+    return lambda s: next(iter(s["optimizer"]["state"].values()))[key].flat.__setitem__(0, np.nan)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (_set_group("betas", "xy"), "optimizer setting betas"),
+        (_set_group("eps", -1.0), "optimizer setting eps"),
+        (_set_group("weight_decay", 0.5), "optimizer setting weight_decay"),
+        (_set_state("step", -1.0), "optimizer state step is invalid"),
+        (_nan_state("exp_avg"), "optimizer state exp_avg is invalid"),
+        (_set_state("exp_avg_sq", "x"), "optimizer state exp_avg_sq is invalid"),
+    ],
+)
+def test_edited_optimizer_settings_or_state_in_a_checkpoint(
+    capsys,
+    tmp_path: Path,
+    change,
+    fragment: str,  # noqa: ANN001
+) -> None:
+    # The checkpoint is outside input: a setting the command does not train with, or state
+    # that would crash mid-run, is refused in one line before training.
+    path = _write_variant(tmp_path, "v.npz", change)
+    capsys.readouterr()
+    code, out, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "the checkpoint does not fit", fragment)
+
+
+def test_resume_trains_with_the_lr_it_shows(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    # An lr edited into the optimizer's group is not used behind the banner's back: the run
+    # takes the checkpoint's recorded lr (or --lr), the one it prints and saves.
+    path = _write_variant(tmp_path, "v.npz", _set_group("lr", -5.0))
+    capsys.readouterr()
+    code, _, err = run_main(capsys, "--resume", str(path), "--epochs", "2")
+    assert code == 0, err
+    assert "(lr 0.001)" in err
+    saved = ag.load(path)
+    assert saved["optimizer"]["param_groups"][0]["lr"] == saved["args"]["lr"] == 0.001
+    acc = saved["history"]["test_accuracy"]
+    assert acc[1] >= acc[0] - 0.02  # trained the right way (lr -5 would wreck it)
+
+
+def test_output_paths_that_cannot_work_are_refused_before_training(
+    capsys,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    same = str(tmp_path / "p.png")
+    if importlib.util.find_spec("matplotlib") is not None:
+        code, out, err = run_main(capsys, "--epochs", "1", "--out", same, "--plot", same)
+        assert code == 1 and out == ""
+        assert_one_line_error(err, "--plot", "is the checkpoint's path too")
+    code, out, err = run_main(capsys, "--epochs", "1", "--out", "")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, "--out: the file name is empty")
+    assert os.listdir(tmp_path) == []
