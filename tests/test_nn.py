@@ -653,10 +653,13 @@ def test_parameter_shared_between_layers_is_listed_once() -> None:
 def test_zero_grad_in_place_keeps_the_parameter_dtype() -> None:
     m = nn.Linear(2, 3, dtype=np.float32)
     m(ag.ones((1, 2), dtype=np.float32)).sum().backward()
+    held = [p.grad for p in m.parameters()]
     m.zero_grad(set_to_none=False)
-    for p in m.parameters():
+    for p, g in zip(m.parameters(), held):
         assert p.grad.dtype == np.float32
         np.testing.assert_array_equal(p.grad.data, np.zeros(p.shape))
+        # In place, as torch and Optimizer.zero_grad: a held reference sees the zeros.
+        assert p.grad is g
 
 
 def test_to_dtype_converts_existing_gradients() -> None:

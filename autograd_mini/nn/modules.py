@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..optim.optimizer import zero_grads
 from ..tensor import Tensor, _to_array, get_default_dtype
 from . import functional as F
 from . import init
@@ -271,14 +272,8 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset every parameter's gradient: to None (default), or to zeros."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad = Tensor(np.zeros(p.shape, dtype=p.dtype))
+        """Reset every parameter's gradient: to None (default), or to zeros in place."""
+        zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Set requires_grad on every parameter (False freezes the module)."""

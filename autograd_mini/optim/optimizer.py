@@ -114,6 +114,24 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def zero_grads(params: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Set each parameter's ``.grad`` to None, or fill it with zeros in place (as torch)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+            continue
+        if getattr(p.grad, "requires_grad", False):
+            # Like torch's grad.detach_(): the zeroed grad must not carry a graph.
+            p.grad = p.grad.detach()
+        grad = p.grad.data
+        if grad.flags.writeable:
+            grad.fill(0)
+        else:  # e.g. a broadcast view: cannot be written, so replace it
+            p.grad.data = np.zeros(grad.shape, dtype=grad.dtype)
+
+
 class Optimizer(ABC):
     """Base class of all optimizers (``torch.optim.Optimizer``'s interface)."""
 
@@ -223,21 +241,7 @@ class Optimizer(ABC):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients: set ``.grad`` to None (default) or fill it with zeros in place."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                    continue
-                if getattr(p.grad, "requires_grad", False):
-                    # Like torch's grad.detach_(): the zeroed grad must not carry a graph.
-                    p.grad = p.grad.detach()
-                grad = p.grad.data
-                if grad.flags.writeable:
-                    grad.fill(0)
-                else:  # e.g. a broadcast view: cannot be written, so replace it
-                    p.grad.data = np.zeros(grad.shape, dtype=grad.dtype)
+        zero_grads(chain.from_iterable(g["params"] for g in self.param_groups), set_to_none)
 
     @abstractmethod
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
