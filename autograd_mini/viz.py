@@ -106,8 +106,16 @@ def _attrs_text(attrs: Mapping[str, Any] | None) -> str:
     if not attrs:
         return ""
     return ", ".join(
-        f"{k}={_attr_text(v)}" for k, v in attrs.items() if v is not None and v is not False
+        f"{k}={_kw_text(v)}" for k, v in attrs.items() if v is not None and v is not False
     )
+
+
+def _kw_text(v: Any) -> str:
+    # A keyword's tuple value keeps its parentheses: `reshape(shape=(2, 1))`, not `shape=2, 1`
+    # (an index, `x[0:1, 0]`, is written without them).
+    if isinstance(v, tuple) and len(v) == 1:
+        return f"({_attr_text(v[0])},)"
+    return f"({_attr_text(v)})" if isinstance(v, tuple) and v else _attr_text(v)
 
 
 # --------------------------------------------------------------------------- expressions

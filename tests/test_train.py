@@ -871,3 +871,17 @@ def test_output_paths_that_cannot_work_are_refused_before_training(
     assert code == 1 and out == ""
     assert_one_line_error(err, "--out: the file name is empty")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    # `autograd-mini gradcheck | head -1`: no BrokenPipeError traceback, the shell's 141.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograd_mini", "gradcheck"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline().startswith(b"op ")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -409,3 +409,11 @@ def test_a_constant_on_the_left_is_drawn_on_the_left():
         dot = ag.viz.to_dot(expr)
         labels[name] = re.search(r"shape=ellipse, label=\"([^\"]*)\"", dot).group(1)
     assert labels == {"2-x": "2.0 -", "x-2": "- 2.0", "3/x": "3.0 /", "2**x": "2.0 **"}
+
+
+def test_a_keyword_tuple_is_written_with_its_parentheses():
+    # `shape=2, 1` would read as two arguments; an index keeps NumPy's bare form.
+    x = ag.tensor([[1.0, 2.0]], requires_grad=True)
+    text = viz.explain((x.reshape(2, 1)[0:1, 0].sum(axis=(0,)) * 2).sum())
+    assert "t1.reshape(shape=(2, 1))" in text
+    assert "[0:1, 0]" in text and "sum(axis=(0,))" in text
