@@ -242,7 +242,8 @@ def jax(
         def step():
             loss, grads, new = update(state[0], Xj, yj)
             state[0] = new
-            return jax.block_until_ready((loss, grads))
+            jax.block_until_ready((loss, grads, new))  # the update is part of the step
+            return loss, grads
 
         return step, lambda out: _pack(out[0], [np.asarray(g) for g in out[1]])
 

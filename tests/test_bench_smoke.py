@@ -7,11 +7,13 @@ asserted is that each workload builds, agrees with the hand-written maths, and r
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import json
 import math
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +248,39 @@ def test_bench_command_reports_a_wrong_suite_path(tmp_path, monkeypatch, capfd):
     assert "missing" in capfd.readouterr().err
     monkeypatch.setenv(bench.ENV_VAR, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     assert bench.find_suite().name == "run.py"
+
+
+class _Cyclic:
+    """A node that refers to itself, as micrograd's closures do: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_sample_pays_for_the_cycles_its_calls_leave():
+    # Freed by the collector inside the timed region, not by the next sample's collection.
+    made: list = []
+
+    def step():
+        made.append(weakref.ref(_Cyclic()))
+
+    gc.collect()
+    harness._time(step, 3)
+    assert len(made) == 3 and all(r() is None for r in made)
+    made.clear()
+    harness._calibrate(step, min_time=1e-9)
+    assert made and all(r() is None for r in made)
+
+
+def test_w7_times_the_teardown_of_a_cyclic_chain():
+    from benchmarks import w7_long_chain
+
+    made: list = []
+
+    def chain(n: int) -> tuple[float, float]:
+        made.append(weakref.ref(_Cyclic()))
+        return 0.0, 1.0
+
+    out = w7_long_chain._measure(chain, 10)
+    gc.unfreeze()
+    assert out["grad"] == 1.0 and all(r() is None for r in made)
