@@ -84,6 +84,8 @@ def _dpow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
 def _dpow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dy xʸ = xʸ·ln x, taken as 0 where x = 0 and y >= 0 (xʸ·ln x -> 0 there, as PyTorch
     # has it); for y < 0 it is ∞·(-∞) = -∞.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # the forward warned
+        ans = x**y
     at0 = (x == 0) & (y >= 0)
     base = where(at0, 1.0, x)
     if base.dtype != ans.dtype:  # a float32 base under a float64 exponent: log x in float64
@@ -432,10 +434,12 @@ sub = primitive("sub", np.subtract,
 mul = primitive("mul", np.multiply,
                 lambda g, ans, x, y: g * y,
                 lambda g, ans, x, y: g * x, reads=((1,), (0,)))  # fmt: skip
+# div and pow recompute x / y and xʸ in the rule for y rather than keep their output (as
+# PyTorch): `z = x / 3; z += 1` is then fine, since no rule that runs reads z.
 div = primitive("div", np.true_divide,
                 lambda g, ans, x, y: g / y,
-                lambda g, ans, x, y: -g * ans / y, saves_ans=True, reads=((1,), (1,)))  # fmt: skip
-pow = primitive("pow", np.power, _dpow_dx, _dpow_dy, saves_ans=True)  # noqa: A001
+                lambda g, ans, x, y: -g * (x / y) / y, reads=((1,), (0, 1)))  # fmt: skip
+pow = primitive("pow", np.power, _dpow_dx, _dpow_dy)  # noqa: A001
 neg = primitive("neg", np.negative, lambda g, ans, x: -g, reads=False)
 matmul = primitive("matmul", np.matmul, _matmul_dx, _matmul_dy, reads=((1,), (0,)))
 linear = primitive("linear", _linear,  # x @ wᵀ + b, nn.Linear's op

@@ -1632,3 +1632,32 @@ def test_maximum_and_minimum_send_the_whole_gradient_to_both_sides_of_a_nan():
     ag.minimum(a, b).sum().backward()
     np.testing.assert_array_equal(a.grad.data, [1.0, 1.0, 0.5, 0.0])
     np.testing.assert_array_equal(b.grad.data, [1.0, 1.0, 0.5, 1.0])
+
+
+def test_the_output_of_div_or_pow_may_change_in_place_as_no_rule_reads_it():
+    # As PyTorch: `y = x / n; y += b` is an everyday pattern. The rules for the exponent and
+    # the divisor recompute xʸ and x / y from the inputs, which are still checked.
+    w = leaf([1.0, 2.0])
+    y = (w * 1) ** 2
+    y += 1
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [2.0, 4.0])
+    w.grad = None
+    y = w / 4
+    y += 1
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [0.25, 0.25])
+    x, p, d = leaf([1.0, 2.0]), leaf([2.0, 3.0]), leaf([2.0, 4.0])
+    z = x**p
+    z += 1
+    q = x / d
+    q *= 2
+    (z + q).sum().backward()
+    np.testing.assert_allclose(p.grad.data, [0.0, 8.0 * np.log(2.0)], rtol=1e-15)
+    np.testing.assert_array_equal(d.grad.data, [-0.5, -0.25])  # -2x / d²
+    np.testing.assert_array_equal(x.grad.data, [2.0 + 1.0, 12.0 + 0.5])  # p·x^(p-1) + 2/d
+    e = d * 1
+    q = x / e
+    e += 1  # the divisor, which both rules read
+    with pytest.raises(RuntimeError, match="input 1 of 'div'"):
+        q.sum().backward()
