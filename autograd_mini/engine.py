@@ -551,7 +551,9 @@ def _run_node(
 
 def _coerce(op: Any, i: int, gi: Any, create: bool) -> Any:
     """A rule's gradient that is not an ndarray (a Tensor, NumPy scalar, number) as one."""
-    if not isinstance(gi, _tensor_type[0] | np.ndarray | np.generic | int | float | list):
+    if type(gi) is np.float64 and not create:  # 0-d arithmetic: every node of a scalar chain
+        return np.asarray(gi)
+    if not isinstance(gi, (_tensor_type[0], np.ndarray, np.generic, int, float, list)):
         raise RuntimeError(  # a user Function returned something else (a string, ...)
             f"'{op.name}' backward returned a {type(gi).__name__} as the gradient for input {i}, "
             f"not an array, tensor or number"

@@ -241,7 +241,8 @@ class Optimizer(ABC):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset gradients: set ``.grad`` to None (default) or fill it with zeros in place."""
-        zero_grads(chain.from_iterable(g["params"] for g in self.param_groups), set_to_none)
+        for group in self.param_groups:
+            zero_grads(group["params"], set_to_none)
 
     @abstractmethod
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
