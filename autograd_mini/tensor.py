@@ -790,10 +790,16 @@ class Tensor:
         axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
         if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
             raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
+        if self.dtype == np.float16:
+            # Squared deviations overflow float16 (65 504) long before the variance does:
+            # worked in float32, as PyTorch's float16 kernels accumulate.
+            return ops.variance(self.astype(np.float32), axis, ddof, keepdims).astype(np.float16)
         return ops.variance(self, axis, ddof, keepdims)
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Standard deviation over `axis` with `ddof` (NumPy's default 0)."""
+        if self.dtype == np.float16:  # see var: the variance may not fit float16, its root does
+            return self.astype(np.float32).std(axis, ddof, keepdims, **kw).astype(np.float16)
         v = self.var(axis, ddof, keepdims, **kw)
         return apply(ops.std_sqrt, (v,))
 
@@ -1715,7 +1721,9 @@ def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> T
     if d.kind != "f":
         raise TypeError(f"rand: samples need a floating dtype, got {d}")
     shape = _shape_arg(shape, "rand", sizes=True)
-    return _made("rand", lambda: _rng.random(shape, dtype=d), requires_grad)
+    # NumPy's generator makes float32 and float64 only: float16 is drawn as float32, rounded.
+    g = d if d.itemsize >= 4 else np.dtype(np.float32)
+    return _made("rand", lambda: _rng.random(shape, dtype=g).astype(d, copy=False), requires_grad)
 
 
 def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
@@ -1724,7 +1732,10 @@ def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> 
     if d.kind != "f":
         raise TypeError(f"randn: samples need a floating dtype, got {d}")
     shape = _shape_arg(shape, "randn", sizes=True)
-    return _made("randn", lambda: _rng.standard_normal(shape, dtype=d), requires_grad)
+    g = d if d.itemsize >= 4 else np.dtype(np.float32)  # as rand
+    return _made(
+        "randn", lambda: _rng.standard_normal(shape, dtype=g).astype(d, copy=False), requires_grad
+    )
 
 
 from . import ops  # noqa: E402  (ops builds on Tensor and Op defined above)

@@ -468,7 +468,12 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
             gs = _backward([out], [np.ones(out.shape, out.dtype)], leaves, True, retain=True)
         rows = []
         for g in gs:
-            blocks = _jacobian_of(g, leaves, create)
+            # Block (i, j) in args[i]'s dtype, as torch.func and JAX (forward-over-reverse)
+            # have it; reverse-over-reverse would give args[j]'s.
+            blocks = [
+                b if b.dtype == g.dtype else b.astype(g.dtype)
+                for b in _jacobian_of(g, leaves, create)
+            ]
             if tmode:
                 blocks = [b if isinstance(b, Tensor) else Tensor(b) for b in blocks]
             rows.append(blocks[0] if single else tuple(blocks))

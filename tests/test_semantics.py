@@ -1661,3 +1661,34 @@ def test_the_output_of_div_or_pow_may_change_in_place_as_no_rule_reads_it():
     e += 1  # the divisor, which both rules read
     with pytest.raises(RuntimeError, match="input 1 of 'div'"):
         q.sum().backward()
+
+
+def test_float16_variance_and_std_are_worked_in_float32_as_torch():
+    # Squared deviations overflow float16 (65 504) where the variance, or its root, does not.
+    b = np.tile(np.array([0.0, 20.0], np.float16), 500)
+    x = leaf(b)
+    v = x.std()
+    assert v.dtype == np.float16 and v.item() == 10.0
+    assert ag.tensor(b).var().item() == 100.0
+    assert ag.tensor(np.array([0.0, 600.0], np.float16)).std().item() == 300.0
+    v.backward()
+    assert x.grad.dtype == np.float16
+    np.testing.assert_allclose(x.grad.data[:2].astype(float), [-0.001, 0.001], rtol=1e-3)
+
+
+def test_rand_and_randn_make_float16_samples():
+    for make in (ag.rand, ag.randn):
+        s = make(3, 2, dtype=np.float16)
+        assert s.dtype == np.float16 and s.shape == (3, 2) and np.isfinite(s.data).all()
+
+
+def test_hessian_blocks_take_the_dtype_of_their_row_argument():
+    # H[i][j] in args[i]'s dtype, as torch.func.hessian and jax.hessian give it.
+    def f(a, b):
+        return (a * b * a).sum()
+
+    for a, b in ((np.ones(2, np.float32), np.ones(2)), (ag.ones(2, dtype=np.float32), ag.ones(2))):
+        h = ag.hessian(f, argnums=(0, 1))(a, b)
+        assert [[blk.dtype for blk in row] for row in h] == [[np.float32] * 2, [np.float64] * 2]
+        h10 = h[1][0]
+        np.testing.assert_array_equal(getattr(h10, "data", h10), 2 * np.eye(2))
