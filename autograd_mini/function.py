@@ -74,8 +74,13 @@ class _FunctionOp:
             return list(grads)
         # The backward is being recorded (create_graph=True). It ran on the NumPy arrays the
         # forward saved, so how the gradients depend on the inputs is not in the graph: a
-        # derivative through them would be silently wrong (see _once_differentiable).
-        return [_once_differentiable(self.name, gi, gt, edges) for gi in grads]
+        # derivative through them would be silently wrong (see _once_differentiable). If
+        # forward kept nothing, they cannot depend on the inputs.
+        ctx = self.ctx
+        kept = bool(ctx._saved) or any(
+            not k.startswith("_") and k not in ("needs_input_grad", "n_inputs") for k in vars(ctx)
+        )
+        return [_once_differentiable(self.name, gi, gt, edges, kept) for gi in grads]
 
     def release(self, node: Node) -> None:
         """Free the values the user saved."""
@@ -121,16 +126,17 @@ def _stand_in(name: str, arr: np.ndarray, parents: list) -> Tensor:
     return t
 
 
-def _once_differentiable(name: str, gi: Any, g: Tensor, edges: tuple) -> Any:
-    """`gi` made to raise if it is differentiated with respect to the op's inputs (and, if
-    the user's backward left the graph, with respect to the upstream gradient too)."""
+def _once_differentiable(name: str, gi: Any, g: Tensor, edges: tuple, kept: bool) -> Any:
+    """`gi` made to raise if it is differentiated with respect to the op's inputs (when
+    forward kept something of them), or, if the user's backward left the graph, with respect
+    to the upstream gradient too."""
     if gi is None:
         return None
     inputs = [e for e in edges if e is not None]
     if isinstance(gi, Tensor) and gi.requires_grad:
-        # Linear in g through the graph (what jvp's double-vjp needs); the inputs' part is
-        # a zero whose derivative raises.
-        return gi + _stand_in(name, np.zeros((), gi.dtype), inputs)
+        # Recorded from g (what jvp's double-vjp needs): exact, if forward kept nothing of
+        # the inputs; else the inputs' part is a zero whose derivative raises.
+        return gi + _stand_in(name, np.zeros((), gi.dtype), inputs) if kept else gi
     arr = gi.data if isinstance(gi, Tensor) else np.asarray(gi)
     if arr.dtype.kind not in "fc":
         return gi

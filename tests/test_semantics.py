@@ -1692,3 +1692,57 @@ def test_hessian_blocks_take_the_dtype_of_their_row_argument():
         assert [[blk.dtype for blk in row] for row in h] == [[np.float32] * 2, [np.float64] * 2]
         h10 = h[1][0]
         np.testing.assert_array_equal(getattr(h10, "data", h10), 2 * np.eye(2))
+
+
+def test_second_derivatives_through_a_function_that_keeps_nothing_are_exact():
+    # Its backward can depend on the inputs only through g, which the recorded backward
+    # sees: as torch, hessian of (Scale(x))² is 8·I.
+    from autograd_mini.function import OnceDifferentiableError
+
+    class Scale(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(
+        ag.hessian(lambda t: (Scale.apply(t) ** 2).sum())(x), 8 * np.eye(2)
+    )
+
+    class Square(ag.Function):  # keeps x: its backward's dependence on x is unknown
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return g * (2 * a)
+
+    class Stashed(ag.Function):  # keeps a number made from x
+        @staticmethod
+        def forward(ctx, a):
+            ctx.k = float(a.sum())
+            return a * ctx.k
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.k
+
+    class Detached(ag.Function):  # leaves the graph: its dependence on g is unknown too
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.data * 2
+
+    for op in (Square, Stashed, Detached):
+        with pytest.raises(OnceDifferentiableError, match=f"{op.__name__}.backward computed"):
+            ag.hessian(lambda t, op=op: (op.apply(t) ** 2).sum())(x)
