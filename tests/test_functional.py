@@ -187,9 +187,13 @@ def test_mse_loss_closed_form(reduction: str) -> None:
     assert_close(gt, -2 * (x - t) / n)
 
 
-def test_mse_loss_rejects_mismatched_shapes_and_bad_reduction() -> None:
-    with pytest.raises(ValueError, match=r"mse_loss: target shape \(3, 1\).*\(3,\)"):
-        F.mse_loss(np.ones(3), np.ones((3, 1)))
+def test_mse_loss_broadcasts_a_target_of_another_shape_with_a_warning_and_bad_reduction() -> None:
+    # As PyTorch: the (3, 1) target against a (3,) input gives a (3, 3) loss, and a warning.
+    with pytest.warns(UserWarning, match=r"mse_loss: using a target size \(3, 1\).*\(3,\)"):
+        loss = F.mse_loss(ag.tensor([1.0, 2.0, 3.0]), np.zeros((3, 1)), reduction="none")
+    np.testing.assert_array_equal(loss.data, np.tile([1.0, 4.0, 9.0], (3, 1)))
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="broadcast"):
+        F.mse_loss(np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(np.ones(3), np.ones(3), reduction="avg")
 

@@ -14,6 +14,7 @@ formula loses precision the composition is arranged so it does not:
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
@@ -207,7 +208,16 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     _check_reduction("mse_loss", reduction)
     x = _t(input)
     _check_float("mse_loss", "input", x)
-    _check_same_shape("mse_loss", x, target)
+    tshape = np.shape(_data(target))
+    if tshape != x.shape:
+        # As PyTorch: broadcast, with its warning ((n, 1) against (n,) gives an (n, n) loss).
+        warnings.warn(
+            f"mse_loss: using a target size {tshape} that is different to the input size "
+            f"{x.shape}. This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=2,
+        )
     d = x - _like("mse_loss", x, target)
     return _reduce(d * d, reduction)
 
