@@ -314,31 +314,62 @@ def _check_plot(path: str) -> None:
 
 
 class _Progress:
-    """A tqdm bar over the batches when tqdm is installed and stderr is a terminal, else lines."""
+    """A bar over the batches when stderr is a terminal (tqdm's if installed, else a plain
+    one), and a line per epoch."""
+
+    WIDTH = 24
 
     def __init__(self, total: int) -> None:
         self.bar = None
+        self.total, self.done, self.drawn_at, self.shown = total, 0, 0.0, ""
+        tty = total > 0 and sys.stderr.isatty()
         try:
             from tqdm import tqdm
         except ImportError:
             tqdm = None
-        if tqdm is not None and total > 0 and sys.stderr.isatty():
+        if tqdm is not None and tty:
             self.bar = tqdm(total=total, desc="train", unit="batch", dynamic_ncols=True)
+        self.plain = tty and self.bar is None
 
     def step(self, epoch: int, epochs: int, running_loss: float) -> None:
+        note = f"epoch {epoch}/{epochs}, loss {running_loss:.4f}"
         if self.bar is not None:
-            self.bar.set_postfix_str(f"epoch {epoch}/{epochs}, loss {running_loss:.4f}", False)
+            self.bar.set_postfix_str(note, False)
             self.bar.update(1)
+        elif self.plain:
+            self.done += 1
+            now = time.perf_counter()
+            if now - self.drawn_at >= 0.1 or self.done == self.total:  # ~10 redraws a second
+                self.drawn_at = now
+                filled = self.WIDTH * self.done // self.total
+                bar = "#" * filled + " " * (self.WIDTH - filled)
+                pct = 100 * self.done // self.total
+                self._show(f"train: {pct:3d}%|{bar}| {self.done}/{self.total} batches, {note}")
+
+    def _show(self, text: str) -> None:
+        # \r returns to the start of the line; spaces cover what a longer text left.
+        sys.stderr.write("\r" + text.ljust(len(self.shown)))
+        sys.stderr.flush()
+        self.shown = text
 
     def epoch(self, line: str) -> None:
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
+        elif self.shown:  # the line above the bar, the bar drawn again below it
+            bar, self.shown = self.shown, line
+            self._show(line)
+            sys.stderr.write("\n")
+            self.shown = ""
+            self._show(bar)
         else:
             print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        elif self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------- main

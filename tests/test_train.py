@@ -885,3 +885,14 @@ def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_plain_bar_on_a_terminal_without_tqdm(capsys, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    code, _, err = run_main(capsys, "--epochs", "2", "--hidden", "8", "--out", str(tmp_path / "c"))
+    assert code == 0
+    n = -(-(1797 - train.N_TEST) // 32)  # batches per epoch
+    assert f"train: 100%|{'#' * 24}| {2 * n}/{2 * n} batches, epoch 2/2, loss " in err
+    lines = [ln.split("\r")[-1].rstrip() for ln in err.splitlines()]
+    assert [ln[:9] for ln in lines if ln.startswith("epoch")] == ["epoch 1/2", "epoch 2/2"]
