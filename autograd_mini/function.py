@@ -109,11 +109,12 @@ class _NotDifferentiable:
         fn = self.name.removesuffix(".backward")
         raise OnceDifferentiableError(
             f"cannot differentiate through the gradient that {fn}.backward computed: a "
-            "Function's backward works on the NumPy arrays its forward saved, so how that "
-            "gradient depends on the Function's inputs is unknown (as with torch's "
-            "once_differentiable). For second derivatives (hessian, grad of grad, a backward "
-            f"through create_graph=True gradients), write {fn} with built-in Tensor "
-            "operations instead of as a Function."
+            "Function's backward works on NumPy arrays (what its forward kept, or the "
+            "gradient's values), so how that gradient depends on the Function's inputs is "
+            "unknown (as with torch's once_differentiable). For second derivatives (hessian, "
+            "grad of grad, a backward through create_graph=True gradients), keep nothing in "
+            f"forward and compute with grad_output's Tensor operations, or write {fn} with "
+            "built-in Tensor operations instead of as a Function."
         )
 
 
