@@ -522,6 +522,8 @@ def _run_node(
         if type(e) is not Node:
             if targets:
                 _send_to_leaf(e, gi, fresh, pending, owned, create, targets)
+            elif not e._rg:  # frozen (requires_grad_(False)) after the forward: no .grad, as torch
+                pass
             elif fresh and e._grad is None:  # the everyday leaf: its first gradient, ours to keep
                 e._grad = _leaf_grad(gi)
             else:

@@ -1746,3 +1746,17 @@ def test_second_derivatives_through_a_function_that_keeps_nothing_are_exact():
     for op in (Square, Stashed, Detached):
         with pytest.raises(OnceDifferentiableError, match=f"{op.__name__}.backward computed"):
             ag.hessian(lambda t, op=op: (op.apply(t) ** 2).sum())(x)
+
+
+def test_a_leaf_frozen_after_the_forward_gets_no_gradient():
+    # As torch: requires_grad_(False) between forward and backward freezes the parameter.
+    lin = ag.nn.Linear(2, 1)
+    opt = ag.optim.SGD(lin.parameters(), lr=0.1)
+    before = lin.weight.data.copy()
+    out = lin(ag.tensor(np.ones((4, 2)))).sum()
+    lin.weight.requires_grad_(False)
+    out.backward()
+    opt.step()
+    assert lin.weight.grad is None
+    np.testing.assert_array_equal(lin.weight.data, before)
+    assert lin.bias.grad.item() == 4.0
