@@ -187,10 +187,14 @@ class Value:
     def __truediv__(self, other: Any) -> Value:
         if isinstance(other, Value):
             x, y = self.data, other.data
+            # d/dy (x/y) = -(x/y)/y, as torch: -x/(y·y) would overflow or underflow in y·y
+            # for |y| beyond ~1e±154.
             try:
-                return _made(x / y, "/", self, 1.0 / y, other, -x / (y * y))
+                out = x / y
+                return _made(out, "/", self, 1.0 / y, other, -out / y)
             except ZeroDivisionError:
-                return _made(_div(x, y), "/", self, _div(1.0, y), other, -_div(x, y * y))
+                out = _div(x, y)
+                return _made(out, "/", self, _div(1.0, y), other, -_div(out, y))
         if isinstance(other, _Number):
             y = float(other)
             return _made(_div(self.data, y), "/", self, _div(1.0, y))
@@ -199,7 +203,8 @@ class Value:
     def __rtruediv__(self, other: Any) -> Value:
         if isinstance(other, _Number):
             y, x = float(other), self.data
-            return _made(_div(y, x), "/", self, -_div(y, x * x))
+            out = _div(y, x)
+            return _made(out, "/", self, -_div(out, x))  # -(y/x)/x, as above
         return NotImplemented
 
     def __pow__(self, other: Any) -> Value:
@@ -218,7 +223,8 @@ class Value:
                 raise ValueError(f"Value.__pow__: a Value exponent needs a positive base, got {x}")
             y = other.data
             out = _pow(x, y)
-            return _made(out, "**", self, y * _pow(x, y - 1), other, out * math.log(x))
+            local = y * _pow(x, y - 1) if y != 0 else 0.0  # 0, not 0·inf, at y = 0 (as torch)
+            return _made(out, "**", self, local, other, out * math.log(x))
         return NotImplemented
 
     def __rpow__(self, other: Any) -> Value:
@@ -237,7 +243,9 @@ class Value:
     def relu(self) -> Value:
         """max(x, 0); relu'(0) = 0."""
         x = self.data
-        return _made(x if x > 0 else 0.0, "ReLU", self, 1.0 if x > 0 else 0.0)
+        if x <= 0:
+            return _made(0.0, "ReLU", self, 0.0)
+        return _made(x, "ReLU", self, 1.0)  # NaN passes through, as in torch
 
     def tanh(self) -> Value:
         """Hyperbolic tangent; tanh' = 1 - tanh²."""

@@ -452,3 +452,31 @@ def test_a_value_with_more_than_two_inputs_is_refused():
     a, b, c = Value(1.0), Value(2.0), Value(3.0)
     with pytest.raises(ValueError, match="at most two inputs, got 3"):
         Value(6.0, (a, b, c), "+")
+
+
+def test_relu_passes_nan_through_and_division_gradients_survive_extreme_divisors():
+    # As torch: relu(nan) is nan (with local derivative 1), not a silent 0.
+    v = Value(math.nan)
+    r = v.relu()
+    r.backward()
+    assert math.isnan(r.data) and v.grad == 1.0
+    # d/dy (x/y) = -(x/y)/y: -x/(y·y) underflowed or overflowed in y·y.
+    x, y = Value(1e-160), Value(1e-160)
+    (x / y).backward()
+    assert y.grad == -1e160 and x.grad == 1e160
+    big, small = Value(1e200), Value(1e160)
+    (big / small).backward()
+    assert small.grad == -(1e40 / 1e160)
+    z = Value(1e-170)
+    (z / z).backward()
+    assert z.grad == 0.0
+    w = Value(1e200)
+    (1e-200 / w).backward()  # a number over a Value: the same rule
+    assert w.grad == -((1e-200 / 1e200) / 1e200)
+
+
+def test_a_value_exponent_of_zero_gives_the_base_a_zero_gradient():
+    # y·x^(y-1) at y = 0 is 0·inf for a subnormal base: 0, as torch has it.
+    b, e = Value(5e-324), Value(0.0)
+    (b**e).backward()
+    assert b.grad == 0.0 and e.grad == math.log(5e-324)
