@@ -468,9 +468,10 @@ tanh = primitive("tanh", np.tanh, lambda g, ans, x: g * (1 - ans * ans), saves_a
                  reads=False, floats=True)  # fmt: skip
 sigmoid = primitive("sigmoid", _in_float32(_sigmoid), lambda g, ans, x: g * ans * (1 - ans),
                     saves_ans=True, reads=False, floats=True)  # fmt: skip
-# relu's rule reads its output, as PyTorch's does (ans > 0 exactly where x > 0), so it is the
-# output, not the input, that must not change in place before backward.
-relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, ans > 0),
+# relu's rule reads its output, as PyTorch's does, so it is the output, not the input, that
+# must not change in place before backward. ans ≠ 0 exactly where x > 0, and where x is NaN
+# (np.maximum keeps it), which passes the gradient on as torch's does; same cost as ans > 0.
+relu = primitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, x: _masked(g, ans != 0),
                  saves_ans=True, reads=False)  # fmt: skip
 abs = primitive("abs", np.abs, lambda g, ans, x: g * sign(x))  # noqa: A001
 clip = primitive("clip", _clip,  # min(max(x, lo), hi); x's gradient only strictly inside

@@ -1760,3 +1760,13 @@ def test_a_leaf_frozen_after_the_forward_gets_no_gradient():
     assert lin.weight.grad is None
     np.testing.assert_array_equal(lin.weight.data, before)
     assert lin.bias.grad.item() == 4.0
+
+
+def test_relu_passes_the_gradient_at_a_nan_input_as_torch():
+    # relu(nan) is nan, and the gradient flows on there (torch's threshold_backward).
+    x = leaf([np.nan, -1.0, 0.0, 2.0])
+    x.relu().sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 0.0, 0.0, 1.0])
+    x.grad = None
+    ag.nn.functional.relu(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 0.0, 0.0, 1.0])
