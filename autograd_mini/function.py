@@ -35,6 +35,10 @@ class FunctionCtx:
         return self._saved
 
 
+# The attributes FunctionCtx sets itself; any other attribute is something forward kept.
+_CTX_OWN = frozenset(vars(FunctionCtx(0, ())))
+
+
 class _FunctionOp:
     """Adapts a Function subclass to the engine's op interface (name, vjp, release)."""
 
@@ -77,9 +81,7 @@ class _FunctionOp:
         # derivative through them would be silently wrong (see _once_differentiable). If
         # forward kept nothing, they cannot depend on the inputs.
         ctx = self.ctx
-        kept = bool(ctx._saved) or any(
-            not k.startswith("_") and k not in ("needs_input_grad", "n_inputs") for k in vars(ctx)
-        )
+        kept = bool(ctx._saved) or any(k not in _CTX_OWN for k in vars(ctx))
         return [_once_differentiable(self.name, gi, gt, edges, kept) for gi in grads]
 
     def release(self, node: Node) -> None:
@@ -151,7 +153,7 @@ def _kept_by(ctx: FunctionCtx) -> tuple:
     inside a list, tuple or dict attribute)."""
     kept = list(ctx._saved or ())
     for name, v in vars(ctx).items():
-        if name.startswith("_"):  # (needs_input_grad and n_inputs hold no arrays: harmless)
+        if name in _CTX_OWN:  # a user's `ctx._x = x` is a stash like any other
             continue
         kept.extend(
             v.values() if isinstance(v, dict) else v if isinstance(v, list | tuple) else [v]

@@ -550,16 +550,17 @@ class Tensor:
                 "in an in-place operation; wrap it in ag.no_grad() or use an out-of-place op"
             )
         if not self._rg:
-            # A view that does not require grad of a base that does was made under no_grad:
-            # a write through it would change the base behind the graph's back.
+            # A view that does not require grad of a base that does (made under no_grad, or
+            # before the base was given requires_grad): a write through it would change the
+            # base behind the graph's back.
             base = self._base
             while base is not None:
                 if base._rg:
                     raise RuntimeError(
-                        f"{name}: this view (shape {self.shape}) of a tensor that requires "
-                        f"grad (shape {base.shape}) was made under no_grad and is being changed "
-                        f"in place with grad enabled; the graph would not see the change "
-                        f"(PyTorch forbids this too). Make the view with grad enabled"
+                        f"{name}: this view (shape {self.shape}) does not require grad, but the "
+                        f"tensor it views (shape {base.shape}) does: the graph would not see an "
+                        f"in-place change through it (PyTorch forbids this too). Make the view "
+                        f"again now, with grad enabled, or change it under no_grad"
                     )
                 base = base._base
 
@@ -1721,9 +1722,16 @@ def rand(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> T
     if d.kind != "f":
         raise TypeError(f"rand: samples need a floating dtype, got {d}")
     shape = _shape_arg(shape, "rand", sizes=True)
-    # NumPy's generator makes float32 and float64 only: float16 is drawn as float32, rounded.
-    g = d if d.itemsize >= 4 else np.dtype(np.float32)
-    return _made("rand", lambda: _rng.random(shape, dtype=g).astype(d, copy=False), requires_grad)
+    if d.itemsize >= 4:
+        return _made("rand", lambda: _rng.random(shape, dtype=d), requires_grad)
+    # NumPy's generator makes float32 and float64 only. float16 is drawn as float32 and
+    # rounded, and the few samples that round up to 1 are kept below it: [0, 1) still.
+    below_one = np.nextafter(d.type(1), d.type(0))
+    return _made(
+        "rand",
+        lambda: np.minimum(_rng.random(shape, dtype=np.float32).astype(d), below_one),
+        requires_grad,
+    )
 
 
 def randn(*shape: Any, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:

@@ -234,9 +234,9 @@ def _local(kind: str, a: list[str], i: int, attrs: Mapping[str, Any] | None) -> 
     if kind == "clip":
         return f"1 if {x} strictly inside ({_attrs_text(attrs)}) else 0"
     if kind == "maximum":
-        return f"1 where {a[i]} > {a[1 - i]}, 1/2 at ties, else 0"
+        return f"1 where {a[i]} > {a[1 - i]} or either is NaN, 1/2 at ties, else 0"
     if kind == "minimum":
-        return f"1 where {a[i]} < {a[1 - i]}, 1/2 at ties, else 0"
+        return f"1 where {a[i]} < {a[1 - i]} or either is NaN, 1/2 at ties, else 0"
     if kind == "where":
         return f"1 where {a[0]} else 0" if i == 1 else f"0 where {a[0]} else 1"
     if kind in ("copy", "astype"):

@@ -210,6 +210,12 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     _check_float("mse_loss", "input", x)
     tshape = np.shape(_data(target))
     if tshape != x.shape:
+        try:
+            np.broadcast_shapes(x.shape, tshape)
+        except ValueError:
+            raise ValueError(
+                f"mse_loss: target shape {tshape} does not broadcast against input shape {x.shape}"
+            ) from None
         # As PyTorch: broadcast, with its warning ((n, 1) against (n,) gives an (n, n) loss).
         warnings.warn(
             f"mse_loss: using a target size {tshape} that is different to the input size "
