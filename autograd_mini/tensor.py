@@ -1569,19 +1569,28 @@ def _resolve_shape(t: Tensor, shape: tuple) -> tuple:
 
 
 def _raw_index(idx: Any) -> Any:
+    """`idx` with every advanced index in it as an ndarray of its own (a copy)."""
     # Index arrays are copied: the graph keeps them for backward, and a caller who reuses
-    # the array before then must not change the gradient silently.
+    # the array before then must not change the gradient silently. Inside an index NumPy reads
+    # any sequence (a tuple item too) and a bool as an index array; made one here, an index
+    # holds only arrays, slices, ints, None and Ellipsis for the code that reads it (the
+    # batched rules of transforms).
     if isinstance(idx, tuple):
-        return tuple(_raw_index(i) for i in idx)
-    if isinstance(idx, Tensor):
-        return idx.data.copy()
-    if isinstance(idx, np.ndarray):
-        return idx.copy()
-    if isinstance(idx, list):
-        arr = np.asarray([i.data if isinstance(i, Tensor) else i for i in idx])
+        return tuple(_raw_index_item(i) for i in idx)
+    return _raw_index_item(idx)
+
+
+def _raw_index_item(i: Any) -> Any:
+    if isinstance(i, Tensor):
+        return i.data.copy()
+    if isinstance(i, np.ndarray):
+        return i.copy()
+    if isinstance(i, list | tuple | bool | np.bool_):
+        seq = isinstance(i, list | tuple)
+        arr = np.asarray([v.data if isinstance(v, Tensor) else v for v in i] if seq else i)
         # NumPy reads an empty list as an empty integer index, not a float array.
         return arr.astype(np.intp) if arr.size == 0 else arr
-    return idx
+    return i
 
 
 # --------------------------------------------------------------------------- creation

@@ -729,24 +729,10 @@ def _bh_transpose(op: Op, g: Any, ans: Any, datas: tuple, node: Node) -> list:
     return op.vjp(g, ans, (_bview(datas[0], B),), attrs, node.edges)
 
 
-def _index_items(idx: Any) -> tuple:
-    """`idx` as a tuple of items, each advanced index among them an ndarray."""
-    items = idx if isinstance(idx, tuple) else (idx,)
-    out = []
-    for it in items:
-        basic = isinstance(it, slice | numbers.Integral) and not isinstance(it, bool)
-        if not (basic or it is None or it is Ellipsis or isinstance(it, np.ndarray)):
-            # Inside an index tuple NumPy reads any sequence (a tuple too) or bool as an
-            # index array; as in Tensor.__getitem__, an empty one indexes with integers.
-            arr = np.asarray(it)
-            it = arr.astype(np.intp) if arr.size == 0 else arr
-        out.append(it)
-    return tuple(out)
-
-
 def _batched_index(idx: Any) -> tuple | None:
     """`idx` with a leading full slice, or None when that would move the result's axes."""
-    items = _index_items(idx)
+    # (Tensor indexing made every advanced index in it an ndarray: see tensor._raw_index.)
+    items = idx if isinstance(idx, tuple) else (idx,)
     advanced = [
         k
         for k, it in enumerate(items)
