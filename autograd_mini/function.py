@@ -80,8 +80,7 @@ class _FunctionOp:
         # forward saved, so how the gradients depend on the inputs is not in the graph: a
         # derivative through them would be silently wrong (see _once_differentiable). If
         # forward kept nothing, they cannot depend on the inputs.
-        ctx = self.ctx
-        kept = bool(ctx._saved) or any(k not in _CTX_OWN for k in vars(ctx))
+        kept = bool(_kept_by(self.ctx))
         return [_once_differentiable(self.name, gi, gt, edges, kept) for gi in grads]
 
     def release(self, node: Node) -> None:

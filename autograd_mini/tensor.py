@@ -96,8 +96,9 @@ def _to_array(
             if arr.dtype == np.float64 and _default_dtype != np.float64:
                 arr = arr.astype(_default_dtype)
     except (ValueError, TypeError) as e:  # ragged lists, unknown dtypes: named, not NumPy's
-        cls = TypeError if isinstance(e, TypeError) else ValueError
-        raise cls(f"{name}: cannot make a tensor from {type(data).__name__} data: {e}") from None
+        raise _renamed(
+            e, f"{name}: cannot make a tensor from {type(data).__name__} data: {e}"
+        ) from None
     if arr.dtype.kind not in "biufc":  # strings, objects, dates: not numbers
         raise TypeError(
             f"{name}: cannot make a tensor from {type(data).__name__} data of dtype {arr.dtype}"
@@ -788,13 +789,13 @@ class Tensor:
 
     def var(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
         """Variance over `axis` with `ddof` delta degrees of freedom (NumPy's default 0)."""
-        axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
-        if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
-            raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
         if self.dtype == np.float16:
             # Squared deviations overflow float16 (65 504) long before the variance does:
             # worked in float32, as PyTorch's float16 kernels accumulate.
-            return ops.variance(self.astype(np.float32), axis, ddof, keepdims).astype(np.float16)
+            return self.astype(np.float32).var(axis, ddof, keepdims, **kw).astype(np.float16)
+        axis, keepdims = _axis_args("var", self, axis, keepdims, kw)
+        if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
+            raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
         return ops.variance(self, axis, ddof, keepdims)
 
     def std(self, axis: Any = None, ddof: int = 0, keepdims: bool = False, **kw: Any) -> Tensor:
@@ -1610,12 +1611,16 @@ def _made(name: str, make: Callable[[], np.ndarray], requires_grad: bool) -> Ten
     try:
         arr = make()
     except (ValueError, TypeError) as e:
-        # Re-raised as the base class: a subclass (UnicodeError, ...) takes other arguments.
-        cls = TypeError if isinstance(e, TypeError) else ValueError
-        raise cls(f"{name}: {e}") from None
+        raise _renamed(e, f"{name}: {e}") from None
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"{name}: a tensor holds numbers, not dtype {arr.dtype}")
     return Tensor(arr, requires_grad)
+
+
+def _renamed(e: Exception, message: str) -> Exception:
+    """NumPy's complaint `e` under our message, as TypeError or ValueError."""
+    # The base class: a subclass (UnicodeError, ...) takes other arguments.
+    return (TypeError if isinstance(e, TypeError) else ValueError)(message)
 
 
 def _count(name: str, n: Any) -> int:
@@ -1700,7 +1705,7 @@ def arange(
             # in floats and casts the values: arange(0, 2.5) would end at 2, step 0.5 give 0s).
             start, end, step = (int(v) for v in (start, end, step))
     except (TypeError, ValueError, OverflowError) as e:
-        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"arange: {e}") from None
+        raise _renamed(e, f"arange: {e}") from None
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     return _made("arange", lambda: np.arange(start, end, step, dtype=dtype), requires_grad)

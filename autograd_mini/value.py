@@ -58,6 +58,11 @@ def _pow(x: float, y: float) -> float:
         return float(np.power(np.float64(x), y))
 
 
+def _power_rule(x: float, n: float) -> float:
+    """d/dx xⁿ = n·xⁿ⁻¹; 0 at n = 0, not 0·∞ (as torch has it)."""
+    return n * _pow(x, n - 1) if n != 0 else 0.0
+
+
 def _div(x: float, y: float) -> float:
     """x / y as float64 arithmetic has it: ±inf or nan for y = 0, where Python raises."""
     try:
@@ -215,16 +220,13 @@ class Value:
             n = other
             if type(n) is not float and type(n) is not int:
                 n = int(n) if isinstance(n, _Integral) else float(n)
-            # The power rule: d/dx xⁿ = n·xⁿ⁻¹.
-            local = n * _pow(x, n - 1) if n != 0 else 0.0
-            return _made(_pow(x, n), f"**{n}", self, local)
+            return _made(_pow(x, n), f"**{n}", self, _power_rule(x, n))
         if isinstance(other, Value):
             if x <= 0:
                 raise ValueError(f"Value.__pow__: a Value exponent needs a positive base, got {x}")
             y = other.data
             out = _pow(x, y)
-            local = y * _pow(x, y - 1) if y != 0 else 0.0  # 0, not 0·inf, at y = 0 (as torch)
-            return _made(out, "**", self, local, other, out * math.log(x))
+            return _made(out, "**", self, _power_rule(x, y), other, out * math.log(x))
         return NotImplemented
 
     def __rpow__(self, other: Any) -> Value:

@@ -1699,6 +1699,19 @@ def test_hessian_blocks_take_the_dtype_of_their_row_argument():
         np.testing.assert_array_equal(getattr(h10, "data", h10), 2 * np.eye(2))
 
 
+class Hidden(ag.Function):
+    """x² that keeps x under a private name: kept all the same."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx._x = a
+        return a * a
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (2 * ctx._x)
+
+
 def test_second_derivatives_through_a_function_that_keeps_nothing_are_exact():
     # Its backward can depend on the inputs only through g, which the recorded backward
     # sees: as torch, hessian of (Scale(x))² is 8·I.
@@ -1748,17 +1761,7 @@ def test_second_derivatives_through_a_function_that_keeps_nothing_are_exact():
         def backward(ctx, g):
             return g.data * 2
 
-    class Hidden(ag.Function):  # keeps x under a private name: kept all the same
-        @staticmethod
-        def forward(ctx, a):
-            ctx._x = a
-            return a * a
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * (2 * ctx._x)
-
-    for op in (Square, Stashed, Detached, Hidden):
+    for op in (Square, Stashed, Detached, Hidden):  # Hidden keeps x under a private name
         with pytest.raises(OnceDifferentiableError, match=f"{op.__name__}.backward computed"):
             ag.hessian(lambda t, op=op: (op.apply(t) ** 2).sum())(x)
 
@@ -1788,16 +1791,6 @@ def test_relu_passes_the_gradient_at_a_nan_input_as_torch():
 
 
 def test_an_input_stashed_under_a_private_name_is_checked_for_in_place_changes():
-    class Hidden(ag.Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx._x = a
-            return a * a
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * (2 * ctx._x)
-
     v = leaf([1.0, 2.0]) * 1
     y = Hidden.apply(v)
     v += 1  # the stashed array changes with it: the gradient would use the new values
