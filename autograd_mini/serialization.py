@@ -220,6 +220,40 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
     write_atomic(path, lambda f: np.savez(f, **entries), "save")
 
 
+def output_problem(path: str, flag: str) -> str | None:
+    """Why `path` cannot take a file (named after the option `flag`), or None if it can."""
+    # For commands to check before work that takes minutes, not when they write at the end.
+    if not path:
+        return f"{flag}: the file name is empty"
+    if os.path.isdir(path):
+        return f"{flag} {path!r} is a directory, not a file name"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"{flag} {path!r}: the directory {parent!r} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{flag} {path!r}: the directory {parent!r} is not writable"
+    return None
+
+
+def plot_problem(path: str, flag: str) -> str | None:
+    """Why matplotlib cannot write the image `path`, or None if it can."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return f"{flag} needs matplotlib, which is not installed (pip install matplotlib)"
+    problem = output_problem(path, flag)
+    if problem:
+        return problem
+    ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    supported = Figure().canvas.get_supported_filetypes()
+    if ext not in supported:
+        return (
+            f"{flag} {path!r}: matplotlib cannot write .{ext} files (use one of "
+            f"{', '.join(sorted(supported))})"
+        )
+    return None
+
+
 def write_atomic(
     path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], name: str
 ) -> None:

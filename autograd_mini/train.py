@@ -24,7 +24,7 @@ from . import nn, optim
 from .cli import positive_number, seed_number
 from .data import DataLoader, load_digits
 from .engine import no_grad
-from .serialization import load, save, write_atomic
+from .serialization import load, output_problem, plot_problem, save, write_atomic
 from .tensor import Tensor, manual_seed
 
 PROG = "autograd-mini train"
@@ -168,18 +168,11 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _check_writable(path: str, flag: str) -> None:
+def _check_output(problem: str | None) -> None:
     # Checked before training: a path that cannot be written would otherwise fail only after
-    # the first epoch (or the whole run), naming the hidden temporary file of the atomic write.
-    if not path:
-        raise TrainError(f"{flag}: the file name is empty")
-    if os.path.isdir(path):
-        raise TrainError(f"{flag} {path!r} is a directory, not a file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise TrainError(f"{flag} {path!r}: the directory {parent!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise TrainError(f"{flag} {path!r}: the directory {parent!r} is not writable")
+    # the first epoch (or the whole run).
+    if problem:
+        raise TrainError(problem)
 
 
 def _read_checkpoint(path: str) -> dict[str, Any]:
@@ -293,23 +286,6 @@ def _save_plot(path: str, history: dict[str, list[float]]) -> None:
     write_atomic(path, lambda f: fig.savefig(f, format=ext), "--plot")
 
 
-def _check_plot(path: str) -> None:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise TrainError(
-            "--plot needs matplotlib, which is not installed (pip install matplotlib)"
-        ) from None
-    _check_writable(path, "--plot")
-    ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    supported = Figure().canvas.get_supported_filetypes()
-    if ext not in supported:
-        raise TrainError(
-            f"--plot {path!r}: matplotlib cannot write .{ext} files (use one of "
-            f"{', '.join(sorted(supported))})"
-        )
-
-
 # --------------------------------------------------------------------------- progress
 
 
@@ -380,9 +356,9 @@ def run(ns: argparse.Namespace) -> int:
     ckpt = _read_checkpoint(ns.resume) if ns.resume is not None else None
     cfg = _resolve(ns, ckpt)
     out = ns.out if ns.out is not None else (ns.resume or DEFAULTS["out"])
-    _check_writable(out, "--out")
+    _check_output(output_problem(out, "--out"))
     if ns.plot is not None:
-        _check_plot(ns.plot)
+        _check_output(plot_problem(ns.plot, "--plot"))
         if os.path.abspath(ns.plot) == os.path.abspath(out):
             raise TrainError(f"--plot {ns.plot!r} is the checkpoint's path too (--out)")
 

@@ -155,24 +155,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _output_problem(args: argparse.Namespace) -> str | None:
     """What stops --json, --markdown or --plot from being written, if anything."""
-    for flag, path in (("--json", args.json), ("--markdown", args.markdown), ("--plot", args.plot)):
-        if path is None:
-            continue
-        if not path:
-            return f"{flag}: the file name is empty"
-        if os.path.isdir(path):
-            return f"{flag} {path!r} is a directory, not a file name"
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            return f"{flag} {path!r}: the directory {parent!r} does not exist"
-    if args.plot:
-        from matplotlib.figure import Figure
+    from autograd_mini.serialization import output_problem, plot_problem
 
-        ext = os.path.splitext(args.plot)[1].lstrip(".").lower() or "png"
-        supported = Figure().canvas.get_supported_filetypes()
-        if ext not in supported:
-            return f"--plot {args.plot!r}: matplotlib cannot write .{ext} files"
-    return None
+    outputs = (("--json", args.json, output_problem), ("--markdown", args.markdown, output_problem),
+               ("--plot", args.plot, plot_problem))  # fmt: skip
+    problems = (check(path, flag) for flag, path, check in outputs if path is not None)
+    return next((p for p in problems if p), None)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -181,12 +169,6 @@ def _run(args: argparse.Namespace) -> int:
     tiny = args.tiny
     min_time = args.min_time if args.min_time is not None else (0.0 if tiny else 0.02)
     only = set(args.peers) if args.peers else None
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print("autograd-mini bench: --plot needs matplotlib (pip install matplotlib)")
-            return 2
     problem = _output_problem(args)
     if problem:  # found now, not after a run of several minutes
         print(f"autograd-mini bench: {problem}")
