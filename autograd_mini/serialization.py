@@ -244,7 +244,7 @@ def plot_problem(path: str, flag: str) -> str | None:
     problem = output_problem(path, flag)
     if problem:
         return problem
-    ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    ext = _image_format(path)
     supported = Figure().canvas.get_supported_filetypes()
     if ext not in supported:
         return (
@@ -252,6 +252,16 @@ def plot_problem(path: str, flag: str) -> str | None:
             f"{', '.join(sorted(supported))})"
         )
     return None
+
+
+def _image_format(path: str) -> str:
+    """The image format a file name asks for: its extension, PNG without one."""
+    return os.path.splitext(path)[1].lstrip(".").lower() or "png"
+
+
+def write_figure(fig: Any, path: str, name: str, **savefig: Any) -> None:
+    """Save a matplotlib figure atomically, in the format its file name asks for."""
+    write_atomic(path, lambda f: fig.savefig(f, format=_image_format(path), **savefig), name)
 
 
 def write_atomic(

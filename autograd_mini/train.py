@@ -24,7 +24,7 @@ from . import nn, optim
 from .cli import positive_number, seed_number
 from .data import DataLoader, load_digits
 from .engine import no_grad
-from .serialization import load, output_problem, plot_problem, save, write_atomic
+from .serialization import load, output_problem, plot_problem, save, write_figure
 from .tensor import Tensor, manual_seed
 
 PROG = "autograd-mini train"
@@ -282,8 +282,7 @@ def _save_plot(path: str, history: dict[str, list[float]]) -> None:
     ax1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="loss")
     ax2.plot(epochs, history["test_accuracy"], marker="o", markersize=3, color="tab:green")
     ax2.set(xlabel="epoch", ylabel="test accuracy", title="held-out accuracy")
-    ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    write_atomic(path, lambda f: fig.savefig(f, format=ext), "--plot")
+    write_figure(fig, path, "--plot")
 
 
 # --------------------------------------------------------------------------- progress

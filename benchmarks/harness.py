@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_mini.serialization import write_atomic
+from autograd_mini.serialization import write_atomic, write_figure
 
 from . import peers as peers_mod
 
@@ -614,8 +614,7 @@ def write_plot(path: str, results: list[CaseResult]) -> None:
     fig.suptitle("median time relative to the reference (log scale; dashed: target)")
     fig.tight_layout()
 
-    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    write_atomic(path, lambda f: fig.savefig(f, dpi=110, format=fmt), "--plot")
+    write_figure(fig, path, "--plot", dpi=110)
     plt.close(fig)
 
 
