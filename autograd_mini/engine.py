@@ -192,6 +192,18 @@ UNCHECKED = -1
 # The counter of a tensor that has none of its own yet (Tensor._version makes one when first
 # needed): version 0, never written in place. A tuple: bumping it by mistake raises.
 _UNWRITTEN = (0,)
+
+
+class _Freed:
+    """What a Node's first input becomes once a backward has freed its inputs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<freed>"
+
+
+FREED = _Freed()
 _tensor_type: list = [type(None)]  # set by tensor.py: the engine walks Tensors it does not import
 
 
@@ -207,18 +219,31 @@ class Node:
     grad, whose `.grad` receives the gradient) or None (no gradient needed).
     """
 
-    # Few allocations per node: every object that holds references is one more thing for
-    # the cyclic garbage collector to walk while a graph is alive.
+    # Few objects per node: every object that holds references is one more thing for the
+    # cyclic garbage collector to walk, again and again, while a graph is alive (a chain of
+    # 100 000 ops spent half its time there). So a one- or two-input call, nearly every node,
+    # keeps its inputs, edges and input versions in slots of its own (x0 x1, e0 e1, v0 v1)
+    # rather than in three tuples; a call with another number of inputs keeps the three
+    # tuples in x0, e0 and v0. `n` says which. The `inputs`, `edges` and `versions`
+    # properties give every reader the tuples.
     __slots__ = (
-        "op", "inputs", "edges", "versions", "ans", "ans_cell", "ans_version", "attrs",
-        "retain", "seq", "__weakref__",
+        "op", "n", "x0", "x1", "e0", "e1", "v0", "v1", "ans", "ans_cell", "ans_version",
+        "attrs", "retain", "seq", "__weakref__",
     )  # fmt: skip
 
     def __init__(self, op, inputs, edges, versions, ans, ans_cell, attrs) -> None:  # noqa: ANN001
         self.op = op
-        self.inputs = inputs  # the op's arguments (Tensors and constants); None once freed
-        self.edges = edges
-        self.versions = versions  # version of each Tensor input when the op ran
+        self.n = n = len(edges)
+        if n == 2:
+            self.x0, self.x1 = inputs  # the op's arguments (Tensors and constants)
+            self.e0, self.e1 = edges
+            self.v0, self.v1 = versions  # version of each Tensor input when the op ran
+        elif n == 1:
+            (self.x0,), (self.e0,), (self.v0,) = inputs, edges, versions
+            self.x1 = self.e1 = self.v1 = None
+        else:
+            self.x0, self.e0, self.v0 = tuple(inputs), tuple(edges), tuple(versions)
+            self.x1 = self.e1 = self.v1 = None
         self.ans = ans  # the output array, if the rule needs it
         self.ans_cell = ans_cell  # the output's version counter, to notice in-place changes
         self.ans_version = ans_cell[0] if ans_cell is not None else 0
@@ -229,6 +254,26 @@ class Node:
         self.seq = next(_sequence)
 
     @property
+    def inputs(self) -> tuple | None:
+        """The op's arguments (Tensors and constants); None once a backward freed them."""
+        x0, n = self.x0, self.n
+        if x0 is FREED:
+            return None
+        return (x0, self.x1) if n == 2 else (x0,) if n == 1 else x0
+
+    @property
+    def edges(self) -> tuple:
+        """Where each input's gradient goes (see the class docstring)."""
+        n = self.n
+        return (self.e0, self.e1) if n == 2 else (self.e0,) if n == 1 else self.e0
+
+    @property
+    def versions(self) -> tuple:
+        """The version of each Tensor input when the op ran (None for a constant)."""
+        n = self.n
+        return (self.v0, self.v1) if n == 2 else (self.v0,) if n == 1 else self.v0
+
+    @property
     def name(self) -> str:
         """The op's name, as errors and drawings show it."""
         return self.op.name
@@ -236,9 +281,10 @@ class Node:
     @property
     def datas(self) -> tuple | None:
         """The op's arguments as raw arrays and numbers (None once freed)."""
-        if self.inputs is None:
+        inputs = self.inputs
+        if inputs is None:
             return None
-        return tuple([x.data if isinstance(x, _tensor_type[0]) else x for x in self.inputs])
+        return tuple([x.data if isinstance(x, _tensor_type[0]) else x for x in inputs])
 
     @property
     def out(self) -> tuple | None:
@@ -440,16 +486,14 @@ def _run_node(
 ) -> None:
     """Apply one node's vjp rules and send each input's gradient along its edge."""
     op = node.op
-    inputs = node.inputs
-    if inputs is None:
+    a = node.x0
+    if a is FREED:
         check_node(node)  # raises: freed by an earlier backward
     # The raw arrays the rules need, checking on the way that no input changed in place
     # (unrolled for the one- and two-input ops that are nearly all of a graph).
-    versions = node.versions
-    n = len(inputs)
+    n = node.n
     if n == 2:
-        a, b = inputs
-        va, vb = versions
+        b, va, vb = node.x1, node.v0, node.v1
         if va is None:
             da = a
         elif a._vcell[0] == va or va == UNCHECKED:
@@ -463,14 +507,20 @@ def _run_node(
         else:
             _check_versions(node)
         datas: tuple = (da, db)
-    elif n == 1 and versions[0] is not None:
-        a = inputs[0]
-        if a._vcell[0] != versions[0] and versions[0] != UNCHECKED:
+        edges: tuple = (node.e0, node.e1)
+    elif n == 1:
+        va = node.v0
+        if va is None:  # a version is None exactly where the input is not a Tensor
+            datas = (a,)
+        elif a._vcell[0] == va or va == UNCHECKED:
+            datas = (a.data,)
+        else:
             _check_versions(node)
-        datas = (a.data,)
-    else:  # a version is None exactly where the input is not a Tensor
+        edges = (node.e0,)
+    else:  # any other number of inputs: the node keeps the tuples
+        edges = node.e0
         data_list = []
-        for x, v in zip(inputs, versions):
+        for x, v in zip(a, node.v0):
             if v is None:
                 data_list.append(x)
             elif x._vcell[0] == v or v == UNCHECKED:
@@ -482,13 +532,12 @@ def _run_node(
     if ans is not None and node.ans_cell[0] != node.ans_version:
         _check_versions(node)
 
-    edges = node.edges
     if create:
         from .tensor import _make
 
         g = _as_tensor(g)
         ans_t = _make(ans, node) if op.saves_ans else None  # a `saving` op recomputes
-        grads = op.vjp(g, ans_t, inputs, node.attrs, edges)
+        grads = op.vjp(g, ans_t, node.inputs, node.attrs, edges)
     else:
         grads = op.vjp(g, ans, datas, node.attrs, edges)
     if len(grads) != len(edges):
@@ -545,8 +594,8 @@ def _run_node(
             owned.add(e)
 
     if not retain:
-        node.inputs = None
-        node.ans = None
+        node.x0 = FREED
+        node.x1 = node.ans = None
         if op.keeps_state:
             op.release(node)
 

@@ -27,7 +27,6 @@ from .cli import non_negative_number, positive_number, seed_number
 from .engine import Node, enable_grad, no_grad
 from .function import OnceDifferentiableError
 from .tensor import Op, Tensor, apply
-from .transforms import node_arrays
 
 __all__ = [
     "CATALOGUE",
@@ -481,7 +480,7 @@ _FULL_JACOBIAN_LIMIT = 20_000
 
 def _check_node(node: Node, eps: float, atol: float, rtol: float) -> str | None:
     """'' if the op's derivatives match, a description if not, None if it cannot be re-run."""
-    datas = node_arrays(node)
+    datas = node.datas
     if datas is None:
         return None
     op = node.op

@@ -1175,6 +1175,10 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
     # ones cannot (see _complex_error).
     recording = record and _state.enabled and op.differentiable
     if recording and od.kind == "f":
+        # Node.__init__, inlined: this is the per-op path.
+        node = _new_node(Node)
+        node.op = op
+        node.n = n
         # An op whose rules read no input values (only shapes) neither checks its inputs'
         # versions nor keeps its own copy of array arguments: changing them in place before
         # backward cannot change its gradients (`c += 1` after `z = w + c` is fine).
@@ -1184,25 +1188,26 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         if n == 2:
             reads_a, reads_b = op.reads2[rb][ra]
             if isinstance(a, Tensor):
-                ea = a._node or (a if ra else None)
-                va = a._vcell[0] if reads_a else UNCHECKED
+                node.e0 = a._node or (a if ra else None)
+                node.v0 = a._vcell[0] if reads_a else UNCHECKED
             else:
-                ea = va = None
+                node.e0 = node.v0 = None
                 if reads_a and isinstance(a, np.ndarray):  # see _own_arrays
                     args = (a.copy(), b)
             if isinstance(b, Tensor):
-                eb = b._node or (b if rb else None)
-                vb = b._vcell[0] if reads_b else UNCHECKED
+                node.e1 = b._node or (b if rb else None)
+                node.v1 = b._vcell[0] if reads_b else UNCHECKED
             else:
-                eb = vb = None
+                node.e1 = node.v1 = None
                 if reads_b and isinstance(b, np.ndarray):
                     args = (args[0], b.copy())
-            edges: tuple = (ea, eb)
-            versions: tuple = (va, vb)
+            node.x0, node.x1 = args
         elif n == 1:
-            edges, versions = (a._node or a,), (a._vcell[0] if reads else UNCHECKED,)
+            node.x0 = a
+            node.e0 = a._node or a
+            node.v0 = a._vcell[0] if reads else UNCHECKED
+            node.x1 = node.e1 = node.v1 = None
         else:
-            edges = tuple(edge_list)
             if type(reads) is tuple:
                 unread, reads = reads[needs]
                 for i in unread:
@@ -1215,6 +1220,8 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
                 versions = tuple([v if v is None else UNCHECKED for v in version_list])
             if raw and reads:
                 args = _own_arrays(args)
+            node.x0, node.e0, node.v0 = args, tuple(edge_list), versions
+            node.x1 = node.e1 = node.v1 = None
         if op.view and _is_view_of(out, datas[0]):
             base = args[0]
             t._version = cell = base._version
@@ -1224,12 +1231,6 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
         else:
             t._vcell = cell = _UNWRITTEN
             t._base = None
-        # Node.__init__, inlined: this is the per-op path.
-        node = _new_node(Node)
-        node.op = op
-        node.inputs = args
-        node.edges = edges
-        node.versions = versions
         node.attrs = attrs
         node.retain = None
         node.seq = _next_seq()

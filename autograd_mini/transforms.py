@@ -576,33 +576,15 @@ def batched_vjp(roots: list, cotangents: list, targets: list) -> list:
     return results
 
 
-def node_arrays(node: Node) -> tuple | None:
-    """The raw arrays (and constants) a recorded op ran on; None once backward freed them."""
-    inputs = node.inputs
-    if inputs is None:
-        return None
-    return tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
-
-
-def node_output(node: Node) -> Any:
-    """The output array a node kept for its rules (None if its rules do not need it)."""
-    return node.ans
-
-
-def _check_node(node: Node) -> None:
-    """The same graph-state checks the engine makes before running a node's rules."""
-    engine.check_node(node)
-
-
 def _node_vjp_batched(node: Node, g: np.ndarray) -> list:
     """One batched gradient per input of `node` (None where no gradient is needed)."""
-    _check_node(node)
+    engine.check_node(node)
     op = node.op
-    datas = node_arrays(node)
+    datas = node.datas
     B = g.shape[0]
     handler = _BATCHED.get(op.name) if _is_builtin(op) and B > 1 else None
     if handler is not None:
-        raw = handler(op, g, node_output(node), datas, node)
+        raw = handler(op, g, node.ans, datas, node)
         if raw is not None:
             out = []
             for gi, e, x in zip(raw, node.edges, datas):
@@ -656,15 +638,16 @@ def _unbroadcast_batched(gi: Any, B: int, shape: tuple) -> np.ndarray | None:
 def _node_vjp_rows(node: Node, g: np.ndarray) -> list:
     """The reference: the node's rules run once per row of the batch, exactly as backward."""
     op = node.op
-    ans = node_output(node)
-    datas = node_arrays(node)
-    per_input: list[list | None] = [[] if e is not None else None for e in node.edges]
+    ans = node.ans
+    datas = node.datas
+    edges = node.edges
+    per_input: list[list | None] = [[] if e is not None else None for e in edges]
     for b in range(g.shape[0]):
-        grads = op.vjp(g[b], ans, datas, node.attrs, node.edges)
-        if len(grads) != len(node.edges):
+        grads = op.vjp(g[b], ans, datas, node.attrs, edges)
+        if len(grads) != len(edges):
             raise RuntimeError(
                 f"'{op.name}' backward returned {len(grads)} gradients, expected "
-                f"{len(node.edges)} (one per input)"
+                f"{len(edges)} (one per input)"
             )
         for i, gi in enumerate(grads):
             if per_input[i] is None:
