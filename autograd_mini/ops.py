@@ -414,14 +414,7 @@ def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction:
     # forward kept, or None when this rule is itself recorded (then it must be an op of x).
     if reduction == "mean":
         g = g / builtins.max(t.size, 1)
-    if type(p) is np.ndarray and p.ndim == 2 and t.ndim == 1 and g.ndim == (reduction == "none"):
-        # (batch, classes), the per-step case (not a batch of cotangents): p·g, then g off each
-        # target (the form PyTorch's backward takes), where the general form below allocates a
-        # one-hot and makes two more passes.
-        out = p * (g[:, None] if reduction == "none" else g)
-        out[np.arange(t.shape[0]), t] -= g
-        return out
-    if reduction == "none":
+    elif reduction == "none":
         g = expand_dims(g, axis=axis)
     if p is None:
         p = softmax(x, axis=axis)

@@ -319,6 +319,24 @@ def test_cross_entropy_targets_changed_after_forward_do_not_change_the_gradient(
     assert_close(x.grad.data, expected, atol=1e-16)
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (40, 10)])  # both softmax layouts
+def test_cross_entropy_gradient_is_softmax_minus_onehot_times_g_to_the_bit(shape) -> None:
+    # (p - 1)·g at the target, as PyTorch rounds it: p·g - g differs by an ulp in places, and
+    # gives +0 where a row's cotangent is 0 (PyTorch: -0).
+    x = RNG.standard_normal(shape) * 3
+    t = RNG.integers(0, shape[1], shape[0])
+    a = ag.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(a, t, reduction="none")
+    g = np.zeros(shape[0])
+    g[1] = 0.7
+    loss.backward(g)
+    p = F.softmax(ag.tensor(x), axis=1).data
+    expected = (p - np.eye(shape[1])[t]) * g[:, None]
+    np.testing.assert_array_equal(a.grad.data, expected)
+    rows = np.arange(shape[0]) != 1
+    assert np.signbit(a.grad.data[rows, t[rows]]).all()  # -0 at the targets
+
+
 def test_cross_entropy_of_no_samples() -> None:
     x = ag.tensor(np.zeros((0, 3)), requires_grad=True)
     t = np.zeros(0, np.int64)
