@@ -222,10 +222,10 @@ class Node:
     # Few objects per node: every object that holds references is one more thing for the
     # cyclic garbage collector to walk, again and again, while a graph is alive (a chain of
     # 100 000 ops spent half its time there). So a one- or two-input call, nearly every node,
-    # keeps its inputs, edges and input versions in slots of its own (x0 x1, e0 e1, v0 v1)
-    # rather than in three tuples; a call with another number of inputs keeps the three
-    # tuples in x0, e0 and v0. `n` says which. The `inputs`, `edges` and `versions`
-    # properties give every reader the tuples.
+    # keeps its inputs, edges and input versions in slots of its own (x0 x1, e0 e1, v0 v1;
+    # x1 e1 v1 are set only for two) rather than in three tuples; a call with another number
+    # of inputs keeps the three tuples in x0, e0 and v0. `n` says which. The `inputs`,
+    # `edges` and `versions` properties give every reader the tuples.
     __slots__ = (
         "op", "n", "x0", "x1", "e0", "e1", "v0", "v1", "ans", "ans_cell", "ans_version",
         "attrs", "retain", "seq", "__weakref__",
@@ -240,10 +240,8 @@ class Node:
             self.v0, self.v1 = versions  # version of each Tensor input when the op ran
         elif n == 1:
             (self.x0,), (self.e0,), (self.v0,) = inputs, edges, versions
-            self.x1 = self.e1 = self.v1 = None
         else:
             self.x0, self.e0, self.v0 = tuple(inputs), tuple(edges), tuple(versions)
-            self.x1 = self.e1 = self.v1 = None
         self.ans = ans  # the output array, if the rule needs it
         self.ans_cell = ans_cell  # the output's version counter, to notice in-place changes
         self.ans_version = ans_cell[0] if ans_cell is not None else 0
@@ -256,22 +254,18 @@ class Node:
     @property
     def inputs(self) -> tuple | None:
         """The op's arguments (Tensors and constants); None once a backward freed them."""
-        x0, n = self.x0, self.n
-        if x0 is FREED:
-            return None
-        return (x0, self.x1) if n == 2 else (x0,) if n == 1 else x0
+        x0 = self.x0
+        return None if x0 is FREED else _kept_tuple(self, x0, "x1")
 
     @property
     def edges(self) -> tuple:
         """Where each input's gradient goes (see the class docstring)."""
-        n = self.n
-        return (self.e0, self.e1) if n == 2 else (self.e0,) if n == 1 else self.e0
+        return _kept_tuple(self, self.e0, "e1")
 
     @property
     def versions(self) -> tuple:
         """The version of each Tensor input when the op ran (None for a constant)."""
-        n = self.n
-        return (self.v0, self.v1) if n == 2 else (self.v0,) if n == 1 else self.v0
+        return _kept_tuple(self, self.v0, "v1")
 
     @property
     def name(self) -> str:
@@ -295,6 +289,12 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"
+
+
+def _kept_tuple(node: Node, first: Any, second: str) -> tuple:
+    """One of a node's three per-input tuples, from its slots (see Node)."""
+    n = node.n
+    return (first, getattr(node, second)) if n == 2 else (first,) if n == 1 else first
 
 
 def toposort(roots: Iterable[Hashable], parents: Callable[[Any], Iterable[Hashable]]) -> list:

@@ -85,13 +85,13 @@ def _dpow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dy xʸ = xʸ·ln x, taken as 0 where x = 0 and y >= 0 (xʸ·ln x -> 0 there, as PyTorch
     # has it); for y < 0 it is ∞·(-∞) = -∞.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # the forward warned
-        ans = x**y
+        power = x**y  # (recomputed, not kept: see div below)
     at0 = (x == 0) & (y >= 0)
     base = where(at0, 1.0, x)
-    if base.dtype != ans.dtype:  # a float32 base under a float64 exponent: log x in float64
-        base = base.astype(ans.dtype)
+    if base.dtype != power.dtype:  # a float32 base under a float64 exponent: log x in float64
+        base = base.astype(power.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return where(at0, 0.0, g * ans * log(base))
+        return where(at0, 0.0, g * power * log(base))
 
 
 def _inside(x: Any, lo: Any, hi: Any) -> Any:

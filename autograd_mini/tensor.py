@@ -1206,7 +1206,6 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             node.x0 = a
             node.e0 = a._node or a
             node.v0 = a._vcell[0] if reads else UNCHECKED
-            node.x1 = node.e1 = node.v1 = None
         else:
             if type(reads) is tuple:
                 unread, reads = reads[needs]
@@ -1221,7 +1220,6 @@ def apply(op: Op, args: tuple, attrs: dict | None = None) -> Tensor:
             if raw and reads:
                 args = _own_arrays(args)
             node.x0, node.e0, node.v0 = args, tuple(edge_list), versions
-            node.x1 = node.e1 = node.v1 = None
         if op.view and _is_view_of(out, datas[0]):
             base = args[0]
             t._version = cell = base._version

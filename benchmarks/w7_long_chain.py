@@ -175,6 +175,11 @@ def _reset_peak() -> bool:
         return False
 
 
+def _memory_method(exact: bool) -> str:
+    """How peak memory is measured: exactly, or (no peak reset) as growth of the peak."""
+    return "VmHWM - VmRSS after a peak reset" if exact else "growth of ru_maxrss"
+
+
 def _max_rss_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / (1024.0 * 1024.0) if sys.platform == "darwin" else r / 1024.0
@@ -203,7 +208,7 @@ def _measure(fn: Callable[[int], tuple[float, float]], n: int) -> dict:
     return {
         "seconds": seconds,
         "mem_mb": max(peak - base, 0.0),
-        "mem_method": "VmHWM - VmRSS (peak reset)" if exact else "ru_maxrss growth",
+        "mem_method": _memory_method(exact),
         "loss": loss,
         "grad": grad,
     }
@@ -278,8 +283,7 @@ def cases(tiny: bool = False, workload: str = "W7") -> list[Case]:
     """The W7 (0-d tensors) or W7v (scalar Values) case (tiny: 200 ops)."""
     n = 200 if tiny else 100_000
     if workload == "W7":
-        exact = os.path.exists("/proc/self/clear_refs")
-        method = "VmHWM - VmRSS after a peak reset" if exact else "growth of ru_maxrss"
+        method = _memory_method(os.path.exists("/proc/self/clear_refs"))  # as _reset_peak
         title = (
             f"chain of {n} ops (y*c, y+d) on a 0-d float64 tensor + backward, fresh process; "
             f"memory: {method}"
