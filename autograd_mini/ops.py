@@ -352,12 +352,10 @@ def _cross_entropy_saving(
     """The loss, and softmax(x) for the rule if `keep` (the forward has eᶻ and Σ eᶻ at hand)."""
     # -log softmax(x)[t] = log Σ e^z - z[t] with z = x - max (log_softmax's roundings, only for
     # the picked classes), worked out with the class axis first.
-    if x.ndim == 2 and t.ndim == 1 and x.size:
+    axis %= x.ndim
+    if axis == 1 and x.ndim == 2 and t.ndim == 1 and x.size:
         return _cross_entropy_rows(x, t, reduction, keep)
-    if _short_rows(x, axis):
-        xc = x.T.copy()
-    else:
-        xc = x.T if x.ndim == 2 else np.moveaxis(x, axis, 0)
+    xc = x.T.copy() if _short_rows(x, axis) else np.moveaxis(x, axis, 0)
     # Quiet: see _shifted_exp; log 0 for a slice of only -inf; the mean of no samples is
     # NaN, as in PyTorch.
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -370,7 +368,7 @@ def _cross_entropy_saving(
         probs = None
         if keep:
             probs = e / s
-            probs = probs.T if x.ndim == 2 else np.moveaxis(probs, 0, axis)
+            probs = np.moveaxis(probs, 0, axis)
         if reduction == "none":
             return nll, probs
         total = np.add.reduce(nll, axis=None)
@@ -412,6 +410,7 @@ def _cross_entropy(x: np.ndarray, t: np.ndarray, axis: int, reduction: str) -> n
 def _dcross_entropy(g: Any, p: Any, x: Any, t: np.ndarray, axis: int, reduction: str) -> Any:
     # ∂/∂x of -log softmax(x)[t] is softmax(x) - onehot(t), per sample. p is the softmax the
     # forward kept, or None when this rule is itself recorded (then it must be an op of x).
+    axis %= x.ndim
     if reduction == "mean":
         g = g / builtins.max(t.size, 1)
     elif reduction == "none":

@@ -29,6 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_mini as ag
+from autograd_mini import ops
+from autograd_mini.tensor import apply
 
 # ------------------------------------------------------------------ cases and the checker
 
@@ -497,8 +499,17 @@ def _cross_entropy(draw: st.DrawFn) -> Case:
         )
     )
     cax = 1 if len(shape) >= 2 else 0
+    fn = lambda x, t: ag.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
+    if draw(st.booleans()):  # the op itself takes the class axis anywhere, negative too
+        shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=n_min, max_side=4))
+        cax = draw(st.integers(-len(shape), len(shape) - 1))
+        at = cax % len(shape)
+        shape = shape[:at] + (n_classes,) + shape[at + 1 :]
+        attrs = {"axis": cax, "reduction": reduction}
+        fn = lambda x, t: apply(ops.cross_entropy, (x, t), attrs)  # noqa: E731
     x = _values(draw, shape, _floats(-5, 5))
-    t_shape = shape[:cax] + shape[cax + 1 :]
+    at = cax % len(shape)
+    t_shape = shape[:at] + shape[at + 1 :]
     t = draw(hnp.arrays(np.int64, t_shape, elements=st.integers(0, n_classes - 1)))
 
     def ref(x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -506,7 +517,6 @@ def _cross_entropy(draw: st.DrawFn) -> Case:
         nll = -np.squeeze(picked, cax)
         return {"mean": np.mean, "sum": np.sum, "none": np.asarray}[reduction](nll)
 
-    fn = lambda x, t: ag.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
     return Case(fn, ref, [x, t], (0,))
 
 
