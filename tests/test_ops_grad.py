@@ -484,7 +484,8 @@ def _softmax(draw: st.DrawFn) -> Case:
 
 @spec("cross_entropy")
 def _cross_entropy(draw: st.DrawFn) -> Case:
-    # Integer targets, no weights: the one-node cross_entropy; classes on axis 1 (0 for 1-d).
+    # Integer targets, no weights: the one-node cross_entropy; classes on axis 1 (0 for 1-d)
+    # through F.cross_entropy, on any axis through the op itself.
     reduction = draw(st.sampled_from(["mean", "sum", "none"]))
     n_min = 1 if reduction == "mean" else 0  # the mean over no samples is NaN
     n_classes = draw(st.integers(1, 4))
@@ -498,9 +499,9 @@ def _cross_entropy(draw: st.DrawFn) -> Case:
             ]
         )
     )
-    cax = 1 if len(shape) >= 2 else 0
+    cax = at = 1 if len(shape) >= 2 else 0  # at: cax as a non-negative axis
     fn = lambda x, t: ag.nn.functional.cross_entropy(x, t, reduction=reduction)  # noqa: E731
-    if draw(st.booleans()):  # the op itself takes the class axis anywhere, negative too
+    if draw(st.booleans()):  # the op itself, negative axes too
         shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=n_min, max_side=4))
         cax = draw(st.integers(-len(shape), len(shape) - 1))
         at = cax % len(shape)
@@ -508,7 +509,6 @@ def _cross_entropy(draw: st.DrawFn) -> Case:
         attrs = {"axis": cax, "reduction": reduction}
         fn = lambda x, t: apply(ops.cross_entropy, (x, t), attrs)  # noqa: E731
     x = _values(draw, shape, _floats(-5, 5))
-    at = cax % len(shape)
     t_shape = shape[:at] + shape[at + 1 :]
     t = draw(hnp.arrays(np.int64, t_shape, elements=st.integers(0, n_classes - 1)))
 
